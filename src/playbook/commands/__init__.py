@@ -1,0 +1,1 @@
+"""Sub-commands of ``playbook``: one module each, each with ``register(subparsers)``."""

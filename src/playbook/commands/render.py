@@ -1,0 +1,36 @@
+"""``playbook render data/<org> --season 2025-26``: the season report as HTML."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``render`` command."""
+    p = sub.add_parser("render", help="run every notebook and write the HTML report")
+    p.add_argument("org_dir", help="organisation folder holding org.yaml (intake must have run)")
+    p.add_argument("--season", help="season like 2025-26 (default: latest complete season)")
+    p.add_argument("--reports", default="reports", help="reports root folder (default reports)")
+    p.add_argument("--notebooks", help="folder of numbered notebooks (default: the kit's)")
+    p.add_argument(
+        "--only", nargs="*", help="only notebooks starting with these prefixes, e.g. 00 10"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render and print where the report is."""
+    from playbook.render import render_season, write_reports_index
+
+    result = render_season(
+        args.org_dir,
+        args.season,
+        reports_root=args.reports,
+        notebooks_dir=args.notebooks,
+        only=args.only,
+        on_notebook=lambda name: print(f"  running {name} …", flush=True),
+    )
+    write_reports_index(args.reports)
+    print(f"Report for {result.org}, season {result.season}: {result.output_dir / 'index.html'}")
+    print(f"{len(result.notebooks)} notebooks in {result.seconds:.0f} s")
+    return 0

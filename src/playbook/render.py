@@ -1,0 +1,325 @@
+"""Rendering an organisation's season report: papermill runs, nbconvert writes HTML.
+
+Every numbered notebook in ``notebooks/`` (``00_data_audit.ipynb``, ``10_…``) runs in
+order with the organisation, season and output folder injected as parameters. The
+executed notebooks, an HTML page per notebook (no code, no parameters cell, no
+warnings) and an ``index.html`` are written to a temporary folder beside the target and
+moved into ``reports/<org>/<season>/`` only when everything succeeded, so a reader never
+sees half a report. A failed run keeps its partly executed notebooks in
+``reports/<org>/<season>.failed/`` for debugging.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
+
+from playbook.config import load_org
+from playbook.errors import PlaybookError
+from playbook.schema import OrderLines as OL
+from playbook.seasons import latest_complete_season, season_of
+
+NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
+HIDDEN_TAGS = {"injected-parameters", "parameters", "remove-cell"}
+
+
+class RenderError(PlaybookError):
+    """A notebook failed while rendering; says which notebook, which cell and why."""
+
+    def __init__(self, notebook: str, cell: int | None, error: str, kept: Path | None):
+        self.notebook = notebook
+        self.cell = cell
+        self.error = error
+        self.kept = kept
+        where = f"notebook '{notebook}'" + (f", cell {cell}" if cell is not None else "")
+        msg = f"Rendering stopped in {where}: {error}"
+        if kept:
+            msg += f"\nThe partly run notebook is kept in '{kept}' for debugging."
+        msg += "\nWhat to do: open that notebook, read the error under the failing cell, fix the data or org.yaml, and render again."
+        super().__init__(msg)
+
+
+@dataclass
+class RenderResult:
+    """What a render produced."""
+
+    org: str
+    season: str
+    output_dir: Path
+    notebooks: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def default_notebooks_dir() -> Path:
+    """The kit's ``notebooks/`` folder (next to ``src/`` in a checkout), else ``./notebooks``."""
+    here = Path(__file__).resolve().parents[2] / "notebooks"
+    return here if here.is_dir() else Path.cwd() / "notebooks"
+
+
+def list_notebooks(notebooks_dir: Path) -> list[Path]:
+    """Numbered notebooks in run order."""
+    return sorted(p for p in notebooks_dir.iterdir() if NOTEBOOK_PATTERN.match(p.name))
+
+
+def resolve_season(org_dir: str | Path, season: str | None) -> str:
+    """The season to render: as given, or the latest complete season in the data."""
+    cfg = load_org(org_dir)
+    if season:
+        return season
+    import pandas as pd
+
+    path = cfg.canonical_dir / "order_lines.parquet"
+    if not path.exists():
+        raise PlaybookError(
+            f"No canonical tables for '{cfg.slug}'.\nWhat to do: run 'playbook intake {cfg.org_dir}' first."
+        )
+    times = pd.read_parquet(path, columns=[OL.purchase_time])[OL.purchase_time]
+    label = latest_complete_season(times.max(), cfg.season_start_month)
+    seen = set(season_of(times, cfg.season_start_month).dropna())
+    return label if label in seen else max(seen)
+
+
+class _DropStderr(Preprocessor):
+    """Remove stderr streams (warnings, progress bars) from the HTML."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.get("cell_type") == "code":
+            cell.outputs = [
+                o
+                for o in cell.get("outputs", [])
+                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
+        return cell, resources
+
+
+def notebook_to_html(nb_path: Path, html_path: Path) -> str:
+    """Write a notebook as HTML with code, prompts and the parameters cells removed.
+
+    Returns
+    -------
+    str
+        The notebook's title (its first markdown heading).
+    """
+    nb = nbformat.read(nb_path, as_version=4)
+    exporter = HTMLExporter(
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
+    exporter.register_preprocessor(
+        TagRemovePreprocessor(remove_cell_tags=HIDDEN_TAGS, enabled=True), enabled=True
+    )
+    exporter.register_preprocessor(_DropStderr(enabled=True), enabled=True)
+    body, _ = exporter.from_notebook_node(nb)
+    title = notebook_title(nb) or nb_path.stem
+    body = re.sub(
+        r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", body, count=1, flags=re.S
+    )
+    html_path.write_text(body, encoding="utf-8")
+    return title
+
+
+def notebook_title(nb: nbformat.NotebookNode) -> str | None:
+    """First markdown heading of a notebook."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            m = re.search(r"^#\s+(.+)$", cell.source, flags=re.M)
+            if m:
+                return m.group(1).strip()
+    return None
+
+
+def render_season(
+    org_dir: str | Path,
+    season: str | None = None,
+    *,
+    reports_root: str | Path = "reports",
+    notebooks_dir: str | Path | None = None,
+    only: Sequence[str] | None = None,
+    kernel_name: str = "python3",
+    parameters: dict | None = None,
+    on_notebook: Callable[[str], None] | None = None,
+) -> RenderResult:
+    """Render every notebook for one organisation and season.
+
+    Parameters
+    ----------
+    org_dir : str or pathlib.Path
+        Organisation folder (intake must have run).
+    season : str, optional
+        Season label such as ``2025-26``; default the latest complete season.
+    reports_root : str or pathlib.Path
+        Root of the reports tree; output goes to ``<root>/<org>/<season>/``.
+    notebooks_dir : str or pathlib.Path, optional
+        Where the numbered notebooks are (default: the kit's ``notebooks/``).
+    only : sequence of str, optional
+        Render only notebooks whose names start with one of these prefixes (``["00"]``).
+    kernel_name : str
+        Jupyter kernel to run the notebooks with.
+    parameters : dict, optional
+        Extra papermill parameters for every notebook.
+    on_notebook : callable, optional
+        Called with each notebook name before it runs (progress reporting).
+
+    Returns
+    -------
+    RenderResult
+
+    Raises
+    ------
+    RenderError
+        A notebook failed: names the notebook, the cell and the error.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    t0 = time.perf_counter()
+    cfg = load_org(org_dir)
+    season = resolve_season(cfg.org_dir, season)
+    nb_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
+    notebooks = list_notebooks(nb_dir)
+    if only:
+        notebooks = [p for p in notebooks if any(p.name.startswith(o) for o in only)]
+    if not notebooks:
+        raise PlaybookError(f"No numbered notebooks found in '{nb_dir}'.")
+    root = Path(reports_root).resolve() / cfg.slug
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / season
+    tmp = Path(tempfile.mkdtemp(prefix=f".{season}.tmp-", dir=root))
+    params = {"org_dir": str(cfg.org_dir), "season": season, "output_dir": str(tmp)}
+    params.update(parameters or {})
+    pages: list[tuple[str, str, str]] = []
+    try:
+        for nb in notebooks:
+            if on_notebook:
+                on_notebook(nb.name)
+            out_nb = tmp / nb.name
+            try:
+                pm.execute_notebook(
+                    str(nb),
+                    str(out_nb),
+                    parameters=params,
+                    cwd=str(nb_dir),
+                    kernel_name=kernel_name,
+                    progress_bar=False,
+                    log_output=False,
+                )
+            except PapermillExecutionError as exc:
+                failed = root / f"{season}.failed"
+                shutil.rmtree(failed, ignore_errors=True)
+                tmp.rename(failed)
+                raise RenderError(
+                    nb.name, exc.exec_count, f"{exc.ename}: {exc.evalue}", failed / nb.name
+                ) from None
+            html_name = nb.with_suffix(".html").name
+            title = notebook_to_html(out_nb, tmp / html_name)
+            pages.append((nb.name, html_name, title))
+        write_index(tmp, cfg.name, season, pages)
+        _replace(tmp, final)
+    except BaseException:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return RenderResult(cfg.slug, season, final, [p[0] for p in pages], time.perf_counter() - t0)
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    """Move the finished folder into place; an older report is removed only afterwards."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        final.rename(old)
+    tmp.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    failed = final.with_name(f"{final.name}.failed")
+    shutil.rmtree(failed, ignore_errors=True)
+
+
+_INDEX_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:900px;margin:2rem auto;padding:0 1rem;color:#222;font-size:18px;line-height:1.5}
+h1{font-size:2rem;margin-bottom:.2rem}.sub{color:#555;margin-top:0}
+ol{padding-left:1.2rem}li{margin:.4rem 0}a{color:#0072B2}
+.headline{background:#f4f7fb;border-left:6px solid #0072B2;padding:.8rem 1.2rem;margin:1.2rem 0}
+table{border-collapse:collapse}td,th{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left}
+"""
+
+
+def write_index(
+    folder: Path, org_name: str, season: str, pages: list[tuple[str, str, str]]
+) -> Path:
+    """Write ``index.html`` linking every page and export of a rendered season.
+
+    A notebook may leave ``headline.html`` (a fragment) in the folder; it is shown at
+    the top of the index.
+    """
+    items = "\n".join(
+        f'<li><a href="{html.escape(h)}">{html.escape(t)}</a> '
+        f'<small>(<a href="{html.escape(n)}">notebook</a>)</small></li>'
+        for n, h, t in pages
+    )
+    exports = sorted(p.name for p in folder.glob("*.csv")) + sorted(
+        p.name for p in folder.glob("*.html") if p.name.startswith(("persona", "cards"))
+    )
+    export_html = (
+        "<h2>Exports</h2><ul>"
+        + "".join(f'<li><a href="{html.escape(e)}">{html.escape(e)}</a></li>' for e in exports)
+        + "</ul>"
+        if exports
+        else ""
+    )
+    headline_path = folder / "headline.html"
+    headline = (
+        f'<div class="headline">{headline_path.read_text(encoding="utf-8")}</div>'
+        if headline_path.exists()
+        else ""
+    )
+    doc = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(org_name)} — {html.escape(season)}</title><style>{_INDEX_CSS}</style></head><body>"
+        f"<h1>{html.escape(org_name)}</h1><p class='sub'>Audience report, season {html.escape(season)}</p>"
+        f"{headline}<h2>Report</h2><ol>{items}</ol>{export_html}</body></html>\n"
+    )
+    path = folder / "index.html"
+    path.write_text(doc, encoding="utf-8")
+    return path
+
+
+def write_reports_index(reports_root: str | Path) -> Path:
+    """Write ``reports/index.html`` listing every organisation and season rendered."""
+    root = Path(reports_root)
+    rows = []
+    for org in sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "bench"
+    ):
+        for season in sorted(
+            (
+                s
+                for s in org.iterdir()
+                if s.is_dir() and (s / "index.html").exists() and not s.name.startswith(".")
+            ),
+            reverse=True,
+        ):
+            rows.append(
+                f"<tr><td>{html.escape(org.name)}</td><td><a href='{html.escape(org.name)}/{html.escape(season.name)}/index.html'>"
+                f"{html.escape(season.name)}</a></td></tr>"
+            )
+    doc = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Audience reports</title>"
+        f"<style>{_INDEX_CSS}</style></head><body><h1>Audience reports</h1>"
+        "<table><tr><th>Organisation</th><th>Season</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>\n"
+    )
+    path = root / "index.html"
+    path.write_text(doc, encoding="utf-8")
+    return path
