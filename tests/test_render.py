@@ -1,0 +1,197 @@
+"""Rendering: HTML without code, atomic replacement, failures kept for debugging, batch."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import TINY_FILES, write_org
+
+from playbook.batch import run_batch
+from playbook.cli import main as cli_main
+from playbook.intake import run_intake
+from playbook.render import RenderError, default_notebooks_dir, render_season
+
+TODAY = "2025-01-01"
+
+
+def _notebooks(tmp_path: Path, failing: bool = False) -> Path:
+    """A copy of the data-audit notebook, plus a notebook that fails when asked to."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir(parents=True)
+    shutil.copy(default_notebooks_dir() / "00_data_audit.ipynb", folder)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = nbformat.v4.new_code_cell('org_dir = ""\nseason = ""\noutput_dir = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Second page"),
+        params,
+        nbformat.v4.new_code_cell("print('second page ran')"),
+        nbformat.v4.new_code_cell("raise ValueError('planted failure')" if failing else "1 + 1"),
+    ]
+    nbformat.write(nb, folder / "05_second.ipynb")
+    return folder
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Path:
+    org = write_org(tmp_path / "tiny", TINY_FILES)
+    run_intake(org, today=TODAY)
+    return org
+
+
+def test_render_writes_html_without_code(org: Path, tmp_path: Path) -> None:
+    result = render_season(
+        org, reports_root=tmp_path / "reports", notebooks_dir=_notebooks(tmp_path)
+    )
+    out = result.output_dir
+    assert out == (tmp_path / "reports" / "tiny" / "2024-25").resolve()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "00_data_audit.html",
+        "00_data_audit.ipynb",
+        "05_second.html",
+        "05_second.ipynb",
+        "index.html",
+    ]
+    page = (out / "00_data_audit.html").read_text()
+    assert "Nothing lost" in page  # markdown is there
+    assert "hl-ipython3" not in page and "report.start(" not in page  # no code
+    assert "org_dir" not in page  # nor the parameters / injected-parameters cells
+    assert "Traceback" not in page and "Warning" not in page
+    index = (out / "index.html").read_text()
+    assert 'href="00_data_audit.html"' in index and "Data audit" in index
+    executed = nbformat.read(out / "00_data_audit.ipynb", as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and str(org.resolve()) in injected[0].source
+
+
+def test_rerender_replaces_the_report_atomically(org: Path, tmp_path: Path) -> None:
+    nbs = _notebooks(tmp_path)
+    first = render_season(org, reports_root=tmp_path / "r", notebooks_dir=nbs, only=["05"])
+    (first.output_dir / "stale.txt").write_text("from the first run")
+    second = render_season(org, reports_root=tmp_path / "r", notebooks_dir=nbs, only=["05"])
+    assert second.output_dir == first.output_dir
+    assert not (second.output_dir / "stale.txt").exists()
+    assert [p.name for p in (tmp_path / "r" / "tiny").iterdir()] == [
+        "2024-25"
+    ]  # no temp folders left
+
+
+def test_failure_keeps_the_old_report_and_the_partial_notebook(org: Path, tmp_path: Path) -> None:
+    good = render_season(
+        org, reports_root=tmp_path / "r", notebooks_dir=_notebooks(tmp_path / "a"), only=["05"]
+    )
+    (good.output_dir / "marker.txt").write_text("previous good report")
+    with pytest.raises(RenderError) as err:
+        render_season(
+            org, reports_root=tmp_path / "r", notebooks_dir=_notebooks(tmp_path / "b", failing=True)
+        )
+    exc = err.value
+    assert (
+        exc.notebook == "05_second.ipynb"
+        and "planted failure" in exc.error
+        and exc.cell is not None
+    )
+    assert (good.output_dir / "marker.txt").exists()  # the previous report is untouched
+    partial = nbformat.read(exc.kept, as_version=4)
+    assert any("second page ran" in str(c.get("outputs")) for c in partial.cells)
+
+
+def test_cli_render_prints_where_the_report_is(org: Path, tmp_path: Path, capsys) -> None:
+    code = cli_main(
+        [
+            "render",
+            str(org),
+            "--reports",
+            str(tmp_path / "r"),
+            "--notebooks",
+            str(_notebooks(tmp_path)),
+            "--only",
+            "05",
+        ]
+    )
+    assert code == 0
+    assert "index.html" in capsys.readouterr().out
+    assert (tmp_path / "r" / "index.html").exists()
+
+
+def test_batch_one_broken_organisation(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "data"
+    for name in ("alpha", "beta", "gamma"):
+        write_org(data / name, TINY_FILES)
+    (data / "beta" / "org.yaml").write_text(
+        (data / "beta" / "org.yaml")
+        .read_text()
+        .replace("season_start_month: 9", "season_start_month: thirteen")
+    )
+    nbs = _notebooks(tmp_path)
+    code = cli_main(
+        [
+            "batch",
+            *[str(p) for p in sorted(data.iterdir())],
+            "--jobs",
+            "2",
+            "--reports",
+            str(tmp_path / "reports"),
+            "--notebooks",
+            str(nbs),
+            "--only",
+            "05",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "2 rendered, 1 failed" in out
+    assert re.search(r"beta\s+failed", out) and "season_start_month" in out
+    assert (tmp_path / "reports" / "alpha" / "2024-25" / "index.html").exists()
+    assert (tmp_path / "reports" / "gamma" / "2024-25" / "index.html").exists()
+    index = (tmp_path / "reports" / "index.html").read_text()
+    assert "alpha" in index and "gamma" in index and "beta" not in index
+
+
+def test_batch_failure_names_notebook_and_cell(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_org(data / "alpha", TINY_FILES)
+    table = run_batch(
+        [data / "alpha"],
+        reports_root=tmp_path / "r",
+        notebooks_dir=_notebooks(tmp_path, failing=True),
+        only=["05"],
+        progress=False,
+    )
+    row = table.iloc[0]
+    assert row["status"] == "failed" and row["notebook"] == "05_second.ipynb"
+    assert "planted failure" in row["error"] and row["cell"] != ""
+    assert Path(row["report"]).exists()  # the partly executed notebook is kept
+
+
+def test_batch_on_a_local_dask_cluster(tmp_path: Path) -> None:
+    import distributed  # the cluster extra; make install installs it
+
+    data = tmp_path / "data"
+    for name in ("alpha", "gamma"):
+        write_org(data / name, TINY_FILES)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        table = run_batch(
+            sorted(data.iterdir()),
+            reports_root=tmp_path / "r",
+            notebooks_dir=_notebooks(tmp_path),
+            only=["05"],
+            scheduler=cluster.scheduler_address,
+            progress=False,
+        )
+    assert table["status"].tolist() == ["ok", "ok"]
+    summary = (tmp_path / "r" / "batch_summary.csv").read_text()
+    assert "alpha" in summary and "gamma" in summary
+    assert json.dumps(table.to_dict()) is not None
