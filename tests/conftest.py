@@ -89,3 +89,21 @@ def write_org(root: Path, files: dict[str, str], org_yaml: str = TINY_ORG_YAML) 
 def tiny_org(tmp_path: Path) -> Path:
     """A hand-written five-line organisation (see TINY_FILES for the known answers)."""
     return write_org(tmp_path / "tiny", TINY_FILES)
+
+
+SMALL_CUSTOMERS = 1_500
+
+
+@pytest.fixture(scope="session")
+def small_org(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated organisation (1,500 customers), intake already run.
+
+    Shared by the whole test session: tests must not modify it (copy it first).
+    """
+    from playbook.intake import run_intake
+    from playbook.synth import SynthConfig, generate
+
+    org = tmp_path_factory.mktemp("generated") / "small-org"
+    generate(org, SynthConfig(seed=7, customers=SMALL_CUSTOMERS))
+    run_intake(org)
+    return org
