@@ -245,7 +245,12 @@ def validate(merged: dict[str, Any], org_dir: Path, path: Path | str = ORG_FILE)
             f"'{path}': money.decimal is {decimal!r}; use '.', ',' or auto.\n"
             "What to do: set 'decimal: auto' to decide per value."
         )
-    _validate_sources(merged.get("sources") or {}, path)
+    preset = merged.get("preset")
+    if preset is not None:
+        from playbook.presets import check_preset_name  # late import: presets imports config
+
+        check_preset_name(preset, "preset", path)
+    _validate_sources(merged.get("sources") or {}, path, top_preset=preset)
     return OrgConfig(
         org_dir=org_dir,
         slug=str(slug),
@@ -272,10 +277,19 @@ _SOURCE_KEYS = {
     "decimal",
     "defaults",
     "scale",
+    # declarative steps presets use (see playbook.presets)
+    "join",
+    "filter",
+    "returns",
+    "comp_when_zero",
+    "plan_amount",
+    "optional_columns",
 }
 
 
-def _validate_sources(sources: Mapping[str, Any], path: Path | str) -> None:
+def _validate_sources(
+    sources: Mapping[str, Any], path: Path | str, *, top_preset: str | None = None
+) -> None:
     if not isinstance(sources, Mapping):
         raise ConfigError(f"'{path}': 'sources' must be a section of tables, one per line.")
     for table, spec in sources.items():
@@ -294,7 +308,11 @@ def _validate_sources(sources: Mapping[str, Any], path: Path | str) -> None:
                 f"'{path}': sources.{table} has unknown setting(s): {', '.join(extra)}.\n"
                 f"What to do: use only: {', '.join(sorted(_SOURCE_KEYS))}."
             )
-        if "file" not in spec and "preset" not in spec:
+        if "preset" in spec:
+            from playbook.presets import check_preset_name
+
+            check_preset_name(spec["preset"], f"sources.{table}.preset", path)
+        if "file" not in spec and "preset" not in spec and top_preset is None:
             raise ConfigError(
                 f"'{path}': sources.{table} does not say which file to read.\n"
                 f"What to do: add 'file: <name of the export>' under sources.{table}."
@@ -314,4 +332,6 @@ def _validate_sources(sources: Mapping[str, Any], path: Path | str) -> None:
 _EXTRA_SOURCE_COLUMNS: dict[str, set[str]] = {
     "customers": {"postcode", "birth_date", "birthday_consent", "source_customer_id"},
     "attendance": {"attended"},
+    # ticket_ref links a return to its sale; plan_id marks a season plan's expanded tickets
+    "order_lines": {"ticket_ref", "plan_id"},
 }

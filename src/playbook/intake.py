@@ -10,6 +10,7 @@ never read: only mapped columns are, and the canonical model has no place for th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import hashlib
@@ -27,7 +28,7 @@ import pandera.errors
 
 from playbook import parsing, presets
 from playbook.config import OrgConfig, load_org
-from playbook.errors import IntakeError, PlaybookError
+from playbook.errors import ConfigError, IntakeError, PlaybookError
 from playbook.ledger import Ledger
 from playbook.readers import ROW, RawFile, read_export
 from playbook.schema import TABLES, Col, conform, pandera_schema
@@ -59,6 +60,9 @@ class IntakeResult:
     tables: Tables
     ledger: Ledger
     stub_customers: int = 0
+    added: dict[str, int] = dataclasses.field(default_factory=dict)
+    skipped: dict[str, int] = dataclasses.field(default_factory=dict)
+    possible_duplicates: pd.DataFrame | None = None
 
     def summary(self) -> pd.DataFrame:
         """Rows read, kept and dropped per file (and per reason)."""
@@ -106,13 +110,30 @@ def pseudonymise(ids: pd.Series, salt: bytes, prefix: str = "C") -> pd.Series:
 class _Source:
     """One source file being turned into one canonical table."""
 
-    def __init__(self, cfg: OrgConfig, table: str, spec: Mapping[str, Any], ledger: Ledger):
+    def __init__(
+        self,
+        cfg: OrgConfig,
+        table: str,
+        spec: Mapping[str, Any],
+        ledger: Ledger,
+        label: str | None = None,
+    ):
         self.cfg = cfg
         self.table = TABLES[table]
         self.spec = presets.resolve(table, spec)
         self.ledger = ledger
-        self.label = str(self.spec["file"])
+        if "file" not in self.spec:
+            raise ConfigError(
+                f"org.yaml: sources.{table} does not say which file to read.\n"
+                f"What to do: add 'file: <name of the export>' under sources.{table}."
+            )
+        self.file = str(self.spec["file"])
+        self.label = label or self.file  # how the ledger names this source
+        self.added = 0  # lines intake adds (reversals of in-place returns, plan lines)
+        self.skipped = 0  # rows of a shared file that this table's filter leaves to others
         self.columns: dict[str, str] = dict(self.spec.get("columns") or {})
+        self.optional = set(self.spec.get("optional_columns") or [])
+        self.raw: dict[str, pd.Series] = {}  # source text of parsed columns, for the ledger
         self.values: Mapping[str, Mapping] = self.spec.get("values") or {}
         self.dayfirst = bool(self.spec.get("dayfirst", cfg.settings["locale_dayfirst"]))
         money = cfg.section("money")
@@ -120,15 +141,23 @@ class _Source:
         self.decimal = str(self.spec.get("decimal", money["decimal"]))
 
     def read(self) -> tuple[RawFile, pd.DataFrame]:
+        expected = list(self.columns.values())
+        flt = self.spec.get("filter")
+        if flt:
+            expected.append(str(flt["column"]))
         raw = read_export(
-            self.cfg.org_dir / self.label,
+            self.cfg.org_dir / self.file,
             self.label,
-            self.columns.values(),
+            expected,
             delimiter=self.spec.get("delimiter"),
             encoding=self.spec.get("encoding"),
             header_row=self.spec.get("header_row"),
             sheet=self.spec.get("sheet"),
         )
+        if self.spec.get("join"):
+            raw = self._join(raw)
+        if flt:
+            raw = self._filter(raw, flt)
         self._check_columns(raw)
         lookup = {_key(c): c for c in raw.frame.columns}
         frame = pd.DataFrame({ROW: raw.frame[ROW].to_numpy()})
@@ -136,10 +165,63 @@ class _Source:
             frame[canon] = raw.frame[lookup[_key(source)]].to_numpy()
         return raw, frame
 
+    def _join(self, raw: RawFile) -> RawFile:
+        """Add the columns of a lookup export (e.g. an order header) matched on a key."""
+        join = self.spec["join"]
+        on = join["on"]
+        left, right = (on, on) if isinstance(on, str) else (on[0], on[1])
+        prefix = str(join.get("prefix") or "")
+        rfile = str(join["file"])
+        wanted = [right] + [c[len(prefix) :] for c in self.columns.values() if c.startswith(prefix)]
+        other = read_export(self.cfg.org_dir / rfile, rfile, wanted)
+        lcol = _find(raw.frame.columns, left)
+        rcol = _find(other.frame.columns, right)
+        for col, name, file in ((lcol, left, self.file), (rcol, right, rfile)):
+            if col is None:
+                raise IntakeError(
+                    file,
+                    f"there is no column '{name}' to join '{self.file}' and '{rfile}' on",
+                    f"check sources.{self.table.name}.join.on in org.yaml (or the preset).",
+                )
+        lookup = other.frame.drop(columns=[ROW])
+        lookup["__key"] = parsing.clean_id(lookup[rcol])
+        lookup = lookup.dropna(subset=["__key"]).drop_duplicates("__key", keep="first")
+        taken = {_key(c) for c in raw.frame.columns}
+        renamed = {c: f"{prefix}{c}" for c in lookup.columns if c != "__key"}
+        lookup = lookup.rename(columns=renamed)
+        lookup = lookup[[c for c in lookup.columns if c == "__key" or _key(c) not in taken]]
+        frame = raw.frame.copy()
+        frame["__key"] = parsing.clean_id(frame[lcol])
+        merged = frame.merge(lookup, on="__key", how="left", sort=False).drop(columns="__key")
+        merged.index = raw.frame.index
+        return dataclasses.replace(raw, frame=merged)
+
+    def _filter(self, raw: RawFile, flt: Mapping[str, Any]) -> RawFile:
+        """Keep the rows of a shared export that belong to this table."""
+        col = _find(raw.frame.columns, str(flt["column"]))
+        if col is None:
+            raise IntakeError(
+                self.label,
+                f"there is no column '{flt['column']}' to pick this table's rows by",
+                f"check sources.{self.table.name}.filter.column in org.yaml (or the preset). "
+                f"Columns in the file: {', '.join(c for c in raw.frame.columns if c != ROW)}.",
+                row=raw.header_row,
+            )
+        words = flt["in"] if "in" in flt else flt["not_in"]
+        wanted = {str(w).strip().lower() for w in words}
+        hit = raw.frame[col].astype("string").str.strip().str.lower().isin(wanted)
+        hit = hit.fillna(False).astype(bool)
+        keep = hit if "in" in flt else ~hit
+        self.skipped = int((~keep).sum())
+        return dataclasses.replace(raw, frame=raw.frame.loc[keep].reset_index(drop=True))
+
     def _check_columns(self, raw: RawFile) -> None:
         found = [c for c in raw.frame.columns if c != ROW]
         keys = {_key(c) for c in found}
-        needed = _needed_columns(self.table.name)
+        for canon in [c for c, source in self.columns.items() if c in self.optional]:
+            if _key(self.columns[canon]) not in keys:
+                del self.columns[canon]  # a preset column this export does not have
+        needed = _needed_columns(self.table.name, self.columns)
         missing_required = [c for c in needed if c not in self.columns]
         if missing_required:
             canon = missing_required[0]
@@ -170,6 +252,12 @@ class _Source:
                     f"set sources.{self.table.name}.columns.{canon} in org.yaml to the column "
                     f"holding it. Columns in the file: {', '.join(found[:25])}."
                 )
+            preset = self.spec.get("_preset")
+            if preset:
+                fix += (
+                    f" The '{preset}' preset expects this column; if your export names it "
+                    f"differently, set sources.{self.table.name}.columns.{canon} in org.yaml."
+                )
             raise IntakeError(
                 self.label,
                 f"there is no column '{source}' (org.yaml maps it to {self.table.name}.{canon})",
@@ -183,7 +271,11 @@ class _Source:
         mask = mask.fillna(False).astype(bool)
         if mask.any():
             src = self.columns.get(column, column) if column else None
-            values = frame.loc[mask, column] if column and column in frame else None
+            values = None
+            if column in self.raw:  # the value as the export wrote it, not as parsed
+                values = self.raw[column].reindex(frame.index[mask])
+            elif column and column in frame:
+                values = frame.loc[mask, column]
             self.ledger.drop(self.label, frame.loc[mask, ROW], reason, column=src, values=values)
         return frame.loc[~mask]
 
@@ -194,6 +286,7 @@ class _Source:
         all_blank = np.logical_and.reduce([parsing.blank(frame[c]).to_numpy() for c in mapped])
         out = self.drop(frame, pd.Series(all_blank, index=frame.index), "blank_row")
         for canon in mapped:
+            self.raw[canon] = out[canon]
             parsed, bad, reason = self._parse_column(canon, out[canon])
             if bad is not None and bad.any():
                 out = self.drop(out, bad, reason, canon)  # ledger keeps the raw value
@@ -281,9 +374,23 @@ def _key(name: object) -> str:
     return " ".join(str(name).replace("\ufeff", "").split()).lower()
 
 
-def _needed_columns(table: str) -> list[str]:
-    """Columns the mapping must name; ids that intake can derive are not among them."""
+def _find(columns: Any, name: str) -> str | None:
+    """The column whose name matches ``name`` ignoring case and spacing (None if none)."""
+    for c in columns:
+        if c != ROW and _key(c) == _key(name):
+            return c
+    return None
+
+
+def _needed_columns(table: str, mapped: Mapping[str, str] | None = None) -> list[str]:
+    """Columns the mapping must name; ids that intake can derive are not among them.
+
+    A scan without a time is timed at its performance's start, so ``scanned_at`` may be
+    left out when the scan names its ticket line or performance.
+    """
     derivable = {("order_lines", "line_id"), ("order_lines", "order_id")}
+    if mapped and ("line_id" in mapped or "performance_id" in mapped):
+        derivable.add(("attendance", "scanned_at"))
     return [c for c in TABLES[table].required_columns if (table, c) not in derivable]
 
 
@@ -294,13 +401,19 @@ def _order_line_rules(
     src: _Source, frame: pd.DataFrame, performances: pd.DataFrame | None, today: pd.Timestamp
 ) -> pd.DataFrame:
     if OL.line_id not in frame.columns:
-        frame[OL.line_id] = src.label.rsplit("/", 1)[-1] + ":" + frame[ROW].astype("string")
+        frame[OL.line_id] = src.file.rsplit("/", 1)[-1] + ":" + frame[ROW].astype("string")
     if OL.order_id not in frame.columns:
         frame[OL.order_id] = frame[OL.line_id]
     frame = src.defaults(frame)
     frame = conform_partial(frame, "order_lines")
     frame = src.require(frame)
     frame = src.dedupe(frame, ("line_id",))
+    mode = src.spec.get("returns", "linked")
+    if mode == "in_place":
+        # The row is the original ticket: it stands as sold until its reversal (added last).
+        flip = frame[OL.status].isin(["returned", "exchanged"]) & frame[OL.parent_line_id].isna()
+        frame["_reverse_as"] = frame[OL.status].where(flip)
+        frame.loc[flip, OL.status] = "active"
     qty = frame[OL.quantity]
     frame = src.drop(frame, qty.isna() | (qty < 1), "bad_quantity", OL.quantity)
     tol = int(src.cfg.section("intake")["future_tolerance_days"])
@@ -313,6 +426,11 @@ def _order_line_rules(
     cap = float(src.cfg.section("intake")["max_amount"])
     frame = src.drop(frame, frame[OL.paid_amount].abs() > cap, "implausible_amount", OL.paid_amount)
     reversing = frame[OL.status].isin(["returned", "exchanged"])
+    if mode == "match" and "ticket_ref" in frame.columns:
+        frame[OL.parent_line_id] = _match_returns(frame, reversing)
+    # A reversing line takes money back, whatever sign the export wrote it with.
+    for col in (OL.paid_amount, OL.list_price, OL.discount):
+        frame[col] = frame[col].mask(reversing, -frame[col].abs())
     frame = src.drop(
         frame, (~reversing) & (frame[OL.paid_amount] < 0), "negative_not_return", OL.paid_amount
     )
@@ -323,8 +441,118 @@ def _order_line_rules(
         is_ticket = frame[OL.performance_id].notna()
         unknown = is_ticket & ~frame[OL.performance_id].isin(performances["performance_id"])
         frame = src.drop(frame, unknown, "unknown_performance", OL.performance_id)
+    if src.spec.get("comp_when_zero"):
+        price = frame[OL.list_price].fillna(frame[OL.paid_amount])
+        ticket = (frame[OL.item_type] == "ticket") & (frame[OL.status] == "active")
+        frame[OL.is_comp] = frame[OL.is_comp] | (ticket & (price == 0))
+    if "plan_id" in frame.columns:
+        frame = _season_plans(src, frame)
+    if mode == "in_place":
+        frame = _reverse_in_place(src, frame)
     # Returns without a stated amount reverse nothing: keep sign consistent.
     frame[OL.discount] = frame[OL.discount].fillna(frame[OL.list_price] - frame[OL.paid_amount])
+    return frame.drop(columns=["_reverse_as", "ticket_ref", "plan_id"], errors="ignore")
+
+
+def _match_returns(frame: pd.DataFrame, reversing: pd.Series) -> pd.Series:
+    """Parent of each return that names none: the latest earlier sale of the same ticket.
+
+    Each sale is reversed at most once; a return with no such sale keeps no parent and
+    is dropped later as an orphan.
+    """
+    parent = frame[OL.parent_line_id].copy()
+    todo = reversing & parent.isna() & frame["ticket_ref"].notna()
+    if not todo.any():
+        return parent
+    refs = set(frame.loc[todo, "ticket_ref"])
+    sub = frame[frame["ticket_ref"].isin(refs)].sort_values(OL.purchase_time, kind="stable")
+    for _, group in sub.groupby("ticket_ref", sort=False):
+        open_sales: list[str] = []
+        for idx, row in group.iterrows():
+            if not reversing[idx]:
+                open_sales.append(row[OL.line_id])
+            elif todo[idx] and open_sales:
+                parent[idx] = open_sales.pop()
+    return parent
+
+
+def _reverse_in_place(src: _Source, frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the reversing line of each ticket an export marked refunded or exchanged."""
+    flagged = frame["_reverse_as"].notna()
+    if not flagged.any():
+        return frame
+    orig = frame.loc[flagged]
+    rev = orig.copy()
+    word = orig["_reverse_as"].map({"returned": "return", "exchanged": "exchange"})
+    rev[OL.line_id] = orig[OL.line_id] + ":" + word
+    rev[OL.status] = orig["_reverse_as"]
+    rev[OL.parent_line_id] = orig[OL.line_id]
+    for col in (OL.paid_amount, OL.list_price, OL.discount):
+        rev[col] = -orig[col].abs()
+    src.added += len(rev)
+    return pd.concat([frame, rev])
+
+
+def _season_plans(src: _Source, frame: pd.DataFrame) -> pd.DataFrame:
+    """A season plan or package counts once.
+
+    Active ticket lines carrying a ``plan_id`` are the plan's seats, one per event. Per
+    order, customer and plan they become zero-revenue seats, and the plan's money sits
+    on one ``subscription`` line: the plan's own row when the export has one (a row
+    without a performance), otherwise a line intake adds.
+    """
+    seats = (
+        frame["plan_id"].notna()
+        & (frame[OL.status] == "active")
+        & frame[OL.item_type].isin(["ticket", "subscription"])
+    )
+    if not seats.any():
+        return frame
+    keys = [OL.order_id, OL.customer_id, "plan_id"]
+    repeated = src.spec.get("plan_amount", "split") == "repeated"
+    own_row = seats & frame[OL.performance_id].isna()
+    per_event = seats & ~own_row
+    with_own = frame.loc[own_row, keys].drop_duplicates()
+    new_lines = []
+    for key, group in frame.loc[per_event].groupby(keys, sort=False):
+        has_own = (
+            (with_own[OL.order_id] == key[0])
+            & (with_own[OL.customer_id] == key[1])
+            & (with_own["plan_id"] == key[2])
+        ).any()
+        if has_own:
+            continue
+        per_perf = group.groupby(OL.performance_id, sort=False)
+        seats_n = int(per_perf.size().max())
+        n_perf = per_perf.ngroups
+        paid = group[OL.paid_amount].sum()
+        listed = group[OL.list_price].sum(min_count=1)
+        if repeated:  # every event row repeats the whole price of its seat's plan
+            paid, listed = paid / n_perf, (listed / n_perf if pd.notna(listed) else listed)
+        line = group.iloc[0].copy()
+        line[OL.line_id] = f"{key[0]}:plan:{key[2]}"
+        line[OL.purchase_time] = group[OL.purchase_time].min()
+        line[OL.item_type] = "subscription"
+        line[OL.performance_id] = pd.NA
+        line[OL.price_band] = pd.NA
+        line[OL.ticket_type] = str(key[2])
+        line[OL.quantity] = seats_n
+        line[OL.paid_amount] = paid
+        line[OL.list_price] = listed
+        line[OL.discount] = np.nan
+        line[OL.is_comp] = False
+        if "_reverse_as" in line.index:
+            line["_reverse_as"] = pd.NA  # the plan line itself is never reversed in place
+        new_lines.append(line)
+    frame.loc[own_row, OL.item_type] = "subscription"
+    for col in (OL.paid_amount, OL.list_price, OL.discount):
+        frame.loc[per_event, col] = frame.loc[per_event, col].where(
+            frame.loc[per_event, col].isna(), 0.0
+        )
+    if new_lines:
+        added = pd.DataFrame(new_lines)
+        src.added += len(added)
+        frame = pd.concat([frame, added.astype(frame.dtypes.to_dict())])
     return frame
 
 
@@ -367,7 +595,7 @@ def run_intake(
     """
     cfg = org if isinstance(org, OrgConfig) else load_org(org)
     today_ts = pd.Timestamp(today) if today is not None else pd.Timestamp(dt.date.today())
-    sources = cfg.sources
+    sources = presets.expand_sources(cfg.sources, cfg.settings.get("preset"), cfg.org_dir)
     if "order_lines" not in sources:
         raise IntakeError(
             "org.yaml",
@@ -380,11 +608,14 @@ def run_intake(
     frames: dict[str, pd.DataFrame] = {}
     salt = org_salt(cfg)
     source_ids: list[pd.Series] = []
+    labels = _ledger_labels(sources)
+    added: dict[str, int] = {}
+    skipped: dict[str, int] = {}
 
     for table in INTAKE_ORDER:
         if table not in sources:
             continue
-        src = _Source(cfg, table, sources[table], ledger)
+        src = _Source(cfg, table, sources[table], ledger, label=labels.get(table))
         raw, frame = src.read()
         if table == "order_lines" and len(frame) == 0:
             raise IntakeError(
@@ -402,12 +633,77 @@ def run_intake(
         if "customer_id" in frame.columns and table != "attendance":
             source_ids.append(frame["customer_id"].dropna())
         frames[table] = frame
+        if src.added:
+            added[src.label] = src.added
+        if src.spec.get("filter"):
+            skipped[src.label] = src.skipped
 
     ledger.check()
     tables, stubs = _finish(cfg, frames, salt, source_ids, write=write)
+    dups = possible_duplicates(tables["customers"])
     if write:
-        _write_ledger(cfg, ledger, stubs)
-    return IntakeResult(config=cfg, tables=tables, ledger=ledger, stub_customers=stubs)
+        _write_ledger(cfg, ledger, stubs, added, skipped)
+        dups.to_csv(cfg.canonical_dir / "possible_duplicates.csv", index=False)
+    return IntakeResult(
+        config=cfg,
+        tables=tables,
+        ledger=ledger,
+        stub_customers=stubs,
+        added=added,
+        skipped=skipped,
+        possible_duplicates=dups,
+    )
+
+
+def _ledger_labels(sources: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Ledger name of each source: its file, or ``file [table]`` when tables share a file."""
+    files: dict[str, str] = {}
+    for table, spec in sources.items():
+        try:
+            files[table] = str(presets.resolve(table, spec).get("file"))
+        except PlaybookError:
+            continue  # reported when the source itself is read
+    shared = {f for f in files.values() if list(files.values()).count(f) > 1}
+    return {t: (f"{f} [{t}]" if f in shared else f) for t, f in files.items()}
+
+
+def possible_duplicates(customers: pd.DataFrame) -> pd.DataFrame:
+    """Customers who may be one person under two ids in the same household.
+
+    Both records are kept (merging people wrongly is worse than counting one twice);
+    this lists them for the box office to check at source. Two ids count as a possible
+    duplicate when they share household, postcode district, birth month and birth day,
+    all present. Only pseudonymous ids appear.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``household_id``, ``customer_id``, ``group`` (one number per suspected person)
+        and ``reason``.
+    """
+    keys = [CU.household_id, CU.postcode_district, CU.birth_month, CU.birth_day]
+    cols = {
+        "household_id": pd.Series([], dtype="string"),
+        "customer_id": pd.Series([], dtype="string"),
+        "group": pd.Series([], dtype="int64"),
+        "reason": pd.Series([], dtype="string"),
+    }
+    if customers.empty or any(k not in customers.columns for k in keys):
+        return pd.DataFrame(cols)
+    known = customers.dropna(subset=keys)
+    known = known[known.duplicated(subset=keys, keep=False)]
+    if known.empty:
+        return pd.DataFrame(cols)
+    known = known.sort_values([*keys, CU.customer_id], kind="stable")
+    group = known.groupby(keys, sort=False).ngroup() + 1
+    return pd.DataFrame(
+        {
+            "household_id": known[CU.household_id].astype("string").to_numpy(),
+            "customer_id": known[CU.customer_id].astype("string").to_numpy(),
+            "group": group.astype("int64").to_numpy(),
+            "reason": "same household, postcode district and birthday",
+        }
+    ).astype({"reason": "string"})
 
 
 def _table_rules(
@@ -419,6 +715,8 @@ def _table_rules(
         frame = _customer_fields(frame)
     if table == "attendance" and "order_lines" in frames:
         frame = _attendance_links(frame, frames["order_lines"])
+    if table == "attendance" and len(frames.get("performances", [])):
+        frame = _scan_at_start(frame, frames["performances"])
     frame = conform_partial(frame, table)
     frame = src.require(frame)
     frame = src.dedupe(frame, TABLES[table].key)
@@ -461,6 +759,16 @@ def _attendance_links(frame: pd.DataFrame, order_lines: pd.DataFrame) -> pd.Data
             frame[col] = frame[col].fillna(linked)
         else:
             frame[col] = linked
+    return frame
+
+
+def _scan_at_start(frame: pd.DataFrame, performances: pd.DataFrame) -> pd.DataFrame:
+    """A scan without a time (e.g. a checked-in flag) is timed at the performance start."""
+    if "performance_id" not in frame.columns:
+        return frame
+    start = performances.drop_duplicates("performance_id").set_index("performance_id")
+    at = frame["performance_id"].map(start["start_time"])
+    frame["scanned_at"] = frame["scanned_at"].fillna(at) if "scanned_at" in frame else at
     return frame
 
 
@@ -540,7 +848,13 @@ def _finish(
     return Tables(frames=full, available=available), stubs
 
 
-def _write_ledger(cfg: OrgConfig, ledger: Ledger, stubs: int) -> None:
+def _write_ledger(
+    cfg: OrgConfig,
+    ledger: Ledger,
+    stubs: int,
+    added: Mapping[str, int] | None = None,
+    skipped: Mapping[str, int] | None = None,
+) -> None:
     folder = cfg.canonical_dir
     ledger.summary().to_csv(folder / "ledger_summary.csv", index=False)
     dropped = ledger.dropped_rows()
@@ -553,6 +867,8 @@ def _write_ledger(cfg: OrgConfig, ledger: Ledger, stubs: int) -> None:
         "rows_kept": int(sum(e.rows_kept for e in ledger.files.values())),
         "rows_dropped": int(sum(e.rows_dropped for e in ledger.files.values())),
         "stub_customers": stubs,
+        "rows_added": dict(added or {}),
+        "rows_left_to_other_tables": dict(skipped or {}),
     }
     (folder / "intake.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 

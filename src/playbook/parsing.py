@@ -13,6 +13,12 @@ import numpy as np
 import pandas as pd
 
 _EMPTY = {"", "nan", "none", "null", "n/a", "na", "-"}
+# Currency marks allowed around an amount; any other letters make the amount unreadable.
+CURRENCY_CODES = (
+    "GBP EUR USD CAD AUD NZD CHF SEK NOK DKK ISK PLN CZK HUF JPY CNY HKD SGD INR ZAR "
+    "ILS MXN BRL AED KR ZŁ"
+).split()
+_CURRENCY = r"(?i)^(?:[£$€¥₹]|" + "|".join(CURRENCY_CODES) + r")?$"
 
 
 def blank(s: pd.Series) -> pd.Series:
@@ -73,7 +79,7 @@ def parse_money(
         # keep digits and separators only
         core = t.str.replace(r"[^\d.,]", "", regex=True)
         junk = t.str.replace(r"[\d.,\s()+\-]", "", regex=True).str.replace(
-            r"^(?:[£$€¥₹]|[A-Za-z]{3}|kr|CHF|zł)?$", "", regex=True
+            _CURRENCY, "", regex=True
         )
         # which separator is the decimal one
         if decimal == ",":
@@ -175,7 +181,9 @@ def map_values(
     """Translate an export's words into canonical values.
 
     Matching ignores case and surrounding spaces. For ``bool`` columns, the usual
-    yes/no words work without a mapping. Values already canonical pass through.
+    yes/no words work without a mapping. Values already canonical pass through. A
+    ``"*"`` key gives the value for every present word the mapping does not list
+    (e.g. ``{Manual: true, "*": false}`` for a comp flag read from a status column).
 
     Returns
     -------
@@ -189,13 +197,17 @@ def map_values(
     if kind == "bool":
         table.update({k: True for k in _TRUE})
         table.update({k: False for k in _FALSE})
+    fallback = None
     if mapping:
-        table.update({str(k).strip().lower(): v for k, v in mapping.items()})
+        fallback = mapping.get("*")
+        table.update({str(k).strip().lower(): v for k, v in mapping.items() if k != "*"})
     mapped = key.map(table)
     if kind == "cat":
         canonical = set(table.values())
         passthrough = key.isin({str(v).lower() for v in canonical if v is not None})
         mapped = mapped.where(mapped.notna(), key.where(passthrough))
+    if fallback is not None:
+        mapped = mapped.where(mapped.notna() | empty, fallback)
     unknown = (~empty) & mapped.isna()
     if kind == "bool":
         return mapped.astype("boolean"), unknown.astype(bool)

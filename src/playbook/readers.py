@@ -215,6 +215,12 @@ def _read_excel(
             path, sheet_name=sheet if sheet is not None else 0, header=None, dtype=str
         )
     except ValueError as exc:
+        if "sheet" not in str(exc).lower():  # e.g. "Excel file format cannot be determined"
+            raise IntakeError(
+                label,
+                f"the workbook cannot be opened ({str(exc).split(',')[0]})",
+                "open it in Excel and save it again as .xlsx, or export as CSV.",
+            ) from None
         raise IntakeError(
             label,
             f"the sheet cannot be read ({exc})",
