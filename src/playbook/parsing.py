@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 
 _EMPTY = {"", "nan", "none", "null", "n/a", "na", "-"}
+_EMPTY_RE = r"(?i)(?:|nan|none|null|n/a|na|-)"
+# Plain amounts (the vast majority): read directly, without the general parser.
+_SIMPLE_MONEY = r"-?[£$€]?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 # Currency marks allowed around an amount; any other letters make the amount unreadable.
 CURRENCY_CODES = (
     "GBP EUR USD CAD AUD NZD CHF SEK NOK DKK ISK PLN CZK HUF JPY CNY HKD SGD INR ZAR "
@@ -25,8 +28,8 @@ def blank(s: pd.Series) -> pd.Series:
     """True where a value is missing or only whitespace (or a usual 'empty' word)."""
     if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
         return s.isna()
-    t = s.astype("string").str.strip().str.lower()
-    return t.isna() | t.isin(_EMPTY)
+    t = s.astype("string").str.strip()
+    return (t.isna() | t.str.fullmatch(_EMPTY_RE)).fillna(True).astype(bool)
 
 
 def clean_text(s: pd.Series) -> pd.Series:
@@ -73,37 +76,50 @@ def parse_money(
         bad = pd.Series(False, index=s.index)
     else:
         t = s.astype("string").str.strip()
-        empty = blank(s)
-        neg = t.str.startswith("-") | t.str.endswith("-") | t.str.match(r"^\(.*\)$")
-        neg = neg | t.str.contains(r"^[^\d]*-", regex=True)
-        # keep digits and separators only
-        core = t.str.replace(r"[^\d.,]", "", regex=True)
-        junk = t.str.replace(r"[\d.,\s()+\-]", "", regex=True).str.replace(
-            _CURRENCY, "", regex=True
-        )
-        # which separator is the decimal one
-        if decimal == ",":
-            comma_dec = pd.Series(True, index=s.index)
-        elif decimal == ".":
-            comma_dec = pd.Series(False, index=s.index)
-        else:
-            last_comma = core.str.rfind(",")
-            last_dot = core.str.rfind(".")
-            after_comma = core.str.len() - last_comma - 1
-            comma_dec = (last_comma > last_dot) & ((last_dot >= 0) | (after_comma != 3))
-            comma_dec = comma_dec.fillna(False)
-        num = core.where(~comma_dec, core.str.replace(".", "", regex=False))
-        num = num.where(comma_dec, num.str.replace(",", "", regex=False))
-        num = num.where(~comma_dec, num.str.replace(",", ".", regex=False))
-        out = pd.to_numeric(num, errors="coerce").astype("float64")
-        multi_dot = num.str.count(r"\.") > 1
-        out = out.mask(multi_dot.fillna(False))
-        out = out.where(~neg.fillna(False), -out)
-        bad = (~empty) & (out.isna() | (junk.fillna("") != ""))
-        out = out.mask(bad)
+        out = pd.Series(np.nan, index=s.index, dtype="float64")
+        bad = pd.Series(False, index=s.index)
+        simple = t.str.fullmatch(_SIMPLE_MONEY).fillna(False).astype(bool)
+        if decimal == ",":  # "1.234" means a thousand and more: leave it to the general parser
+            simple[:] = False
+        if simple.any():
+            plain = t[simple].str.replace(r"[£$€,]", "", regex=True)
+            out[simple] = pd.to_numeric(plain, errors="coerce").astype("float64")
+        rest = ~simple
+        if rest.any():
+            out[rest], bad[rest] = _parse_money_text(s[rest], t[rest], decimal)
     if minor_units:
         out = out / 100.0
     return out, bad.astype(bool)
+
+
+def _parse_money_text(s: pd.Series, t: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series]:
+    """The general money parser: symbols, codes, brackets, either decimal separator."""
+    empty = blank(s)
+    neg = t.str.startswith("-") | t.str.endswith("-") | t.str.match(r"^\(.*\)$")
+    neg = neg | t.str.contains(r"^[^\d]*-", regex=True)
+    # keep digits and separators only
+    core = t.str.replace(r"[^\d.,]", "", regex=True)
+    junk = t.str.replace(r"[\d.,\s()+\-]", "", regex=True).str.replace(_CURRENCY, "", regex=True)
+    # which separator is the decimal one
+    if decimal == ",":
+        comma_dec = pd.Series(True, index=s.index)
+    elif decimal == ".":
+        comma_dec = pd.Series(False, index=s.index)
+    else:
+        last_comma = core.str.rfind(",")
+        last_dot = core.str.rfind(".")
+        after_comma = core.str.len() - last_comma - 1
+        comma_dec = (last_comma > last_dot) & ((last_dot >= 0) | (after_comma != 3))
+        comma_dec = comma_dec.fillna(False)
+    num = core.where(~comma_dec, core.str.replace(".", "", regex=False))
+    num = num.where(comma_dec, num.str.replace(",", "", regex=False))
+    num = num.where(~comma_dec, num.str.replace(",", ".", regex=False))
+    out = pd.to_numeric(num, errors="coerce").astype("float64")
+    multi_dot = num.str.count(r"\.") > 1
+    out = out.mask(multi_dot.fillna(False))
+    out = out.where(~neg.fillna(False), -out)
+    bad = (~empty) & (out.isna() | (junk.fillna("") != ""))
+    return out.mask(bad), bad.astype(bool)
 
 
 def parse_dates(
