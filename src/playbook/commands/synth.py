@@ -26,8 +26,7 @@ def run(args: argparse.Namespace) -> int:
     info = generate(
         args.org_dir, SynthConfig(seed=args.seed, customers=args.customers, messy=args.messy)
     )
-    rows = info.get("rows", {})
-    for name, n in rows.items():
+    for name, n in info["files"].items():
         print(f"{name:<28} {n:>12,} rows")
-    print(f"Demo organisation written to {args.org_dir} in {info.get('seconds', 0):.1f} s")
+    print(f"Demo organisation written to {args.org_dir} in {info['elapsed_seconds']:.1f} s")
     return 0
