@@ -108,3 +108,4 @@ def test_seasons() -> None:
     assert season_bounds("2025-26", 9) == (pd.Timestamp("2025-09-01"), pd.Timestamp("2026-09-01"))
     assert latest_complete_season(pd.Timestamp("2026-08-31 23:00"), 9) == "2025-26"
     assert latest_complete_season(pd.Timestamp("2026-05-01"), 9) == "2024-25"
+    assert latest_complete_season(pd.Timestamp("2026-07-29"), 9) == "2025-26"  # summer break

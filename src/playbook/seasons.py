@@ -80,10 +80,19 @@ def seasons_between(first: pd.Timestamp, last: pd.Timestamp, start_month: int) -
     return [season_label(y, start_month) for y in np.arange(a, b + 1)]
 
 
-def latest_complete_season(last_date: pd.Timestamp, start_month: int) -> str:
-    """The most recent season that ended on or before ``last_date`` (+1 day).
+def latest_complete_season(last_date: pd.Timestamp, start_month: int, grace_days: int = 60) -> str:
+    """The most recent season that has (as good as) ended by ``last_date``.
 
-    When the data run to the very end of a season, that season counts as complete.
+    Box offices go quiet before a season ends (a summer break), so a season counts as
+    complete when the last activity falls within ``grace_days`` of its end.
+
+    Examples
+    --------
+    >>> latest_complete_season(pd.Timestamp("2026-07-29"), 9)
+    '2025-26'
+    >>> latest_complete_season(pd.Timestamp("2026-05-01"), 9)
+    '2024-25'
     """
-    label = season_of(pd.Series([last_date + pd.Timedelta(days=1)]), start_month).iloc[0]
+    shifted = pd.Series([last_date + pd.Timedelta(days=grace_days)])
+    label = season_of(shifted, start_month).iloc[0]
     return previous_season(label, start_month)

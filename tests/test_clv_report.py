@@ -1,0 +1,434 @@
+"""Notebook 40's helpers (playbook.clv_report) on hand-made inputs, and a render of it.
+
+Known answers are worked out by hand in each test, or come from the published sBG
+example (Fader & Hardie 2007, the "regular" cohort) and the BG/NBD formula for the
+probability of being alive.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+from playbook import clv, clv_report, sbg
+from playbook.errors import PlaybookError
+
+REGULAR = [1000, 631, 468, 382, 326, 289, 262, 241]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def assert_labelled(fig) -> None:
+    """Every chart has a title (on an axes or the figure) and labelled axes."""
+    assert fig is not None
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any(titles) or (fig._suptitle is not None and fig._suptitle.get_text())
+    for ax in fig.axes:
+        assert ax.get_xlabel().strip(), "x axis without a label"
+        assert ax.get_ylabel().strip(), "y axis without a label"
+
+
+# ---------------------------------------------------------------------------
+# Calibration window
+# ---------------------------------------------------------------------------
+def test_window_calibrates_before_the_season_and_holds_out_the_season():
+    w = clv_report.calibration_window(
+        "2022-09-01", "2026-07-29", "2025-09-01", "2026-09-01", season="2025-26"
+    )
+    assert w.basis == "season"
+    assert w.calibration_end == pd.Timestamp("2025-08-31")
+    assert w.holdout_start == pd.Timestamp("2025-09-01")
+    # the data stop before the season's last day: the check stops there too
+    assert w.observation_end == pd.Timestamp("2026-07-29")
+    assert "2025-26" in w.explanation and "stops there" in w.explanation
+
+
+def test_window_ignores_purchases_after_the_season():
+    w = clv_report.calibration_window("2022-09-01", "2026-07-29", "2024-09-01", "2025-09-01")
+    assert w.calibration_end == pd.Timestamp("2024-08-31")
+    assert w.observation_end == pd.Timestamp("2025-08-31")
+    assert "left out" in w.explanation
+
+
+def test_window_splits_two_thirds_when_history_before_the_season_is_short():
+    # 92 days before the season: too little, so 2/3 of the 394 days to 2026-06-30
+    w = clv_report.calibration_window("2025-06-01", "2026-06-30", "2025-09-01", "2026-09-01")
+    assert w.basis == "split"
+    assert w.calibration_end == pd.Timestamp("2025-06-01") + pd.Timedelta(days=2 * 394 // 3)
+    assert w.observation_end == pd.Timestamp("2026-06-30")
+    assert "two-thirds" in w.explanation
+
+
+def test_window_refuses_a_single_day():
+    with pytest.raises(PlaybookError, match="too little"):
+        clv_report.calibration_window("2025-09-01", "2025-09-01", "2025-09-01", "2026-09-01")
+
+
+# ---------------------------------------------------------------------------
+# Model choice
+# ---------------------------------------------------------------------------
+def holdout(rows: dict[str, tuple[float, float, bool]], actual: float = 100.0) -> pd.DataFrame:
+    """A compare_holdout-like table from {name: (rmse, predicted_total, converged)}."""
+    labels = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
+    frame = pd.DataFrame(
+        [
+            {
+                "model": n,
+                "label": labels[n],
+                "actual_total": actual,
+                "predicted_total": pred,
+                "total_error_pct": 100 * (pred - actual) / actual,
+                "mae": rmse / 2,
+                "rmse": rmse,
+                "log_likelihood": -1.0,
+                "converged": conv,
+            }
+            for n, (rmse, pred, conv) in rows.items()
+        ]
+    )
+    return frame.set_index("model").sort_values("rmse")
+
+
+def test_choice_picks_the_clearly_lowest_error_model():
+    h = holdout(
+        {"bgnbd": (0.90, 104, True), "pareto_nbd": (0.50, 110, True), "mbgnbd": (0.80, 101, True)}
+    )
+    c = clv_report.choose_model(h, "bgnbd")
+    assert (c.name, c.label, c.reason) == ("pareto_nbd", "Pareto/NBD", "best")
+    assert "Pareto/NBD came clearly closest" in c.sentence
+    assert "0.500" in c.sentence and "BG/NBD 0.900" in c.sentence
+    assert "110 (10% too many)" in c.sentence
+
+
+def test_choice_keeps_the_settings_model_when_tied():
+    h = holdout(
+        {"bgnbd": (0.603, 104, True), "pareto_nbd": (0.600, 102, True), "mbgnbd": (0.601, 96, True)}
+    )
+    c = clv_report.choose_model(h, "bgnbd")
+    assert (c.name, c.reason) == ("bgnbd", "default")
+    assert "practically tied" in c.sentence and "we keep it" in c.sentence
+
+
+def test_choice_among_tied_prefers_the_closest_total():
+    h = holdout(
+        {"bgnbd": (0.603, 130, True), "pareto_nbd": (0.600, 115, True), "mbgnbd": (0.601, 98, True)}
+    )
+    c = clv_report.choose_model(h, "bgnbd")
+    assert (c.name, c.reason) == ("mbgnbd", "best")
+    assert "got the total closest" in c.sentence
+
+
+def test_choice_passes_over_a_fit_that_did_not_converge():
+    h = holdout({"bgnbd": (0.90, 100, True), "pareto_nbd": (0.10, 100, False)})
+    assert clv_report.choose_model(h, "mbgnbd").name == "bgnbd"
+
+
+def test_choice_warns_when_every_model_overshoots():
+    h = holdout({"bgnbd": (0.60, 120, True), "mbgnbd": (0.60, 118, True)})
+    c = clv_report.choose_model(h, "bgnbd", failed={"pareto_nbd": "no"})
+    assert "optimistic upper end" in c.sentence
+    assert "Could not be fitted, so not compared: Pareto/NBD." in c.sentence
+
+
+def test_choice_with_one_model():
+    c = clv_report.choose_model(holdout({"bgnbd": (0.5, 100, True)}), "bgnbd")
+    assert c.reason == "only" and "spot on" in c.sentence
+
+
+def test_holdout_table_marks_the_model_used():
+    h = holdout({"bgnbd": (0.5912, 104, True), "pareto_nbd": (0.5909, 110, False)})
+    t = clv_report.holdout_table(h, "bgnbd")
+    assert list(t["model"]) == ["Pareto/NBD", "BG/NBD"]
+    assert list(t["typical error per customer"]) == ["0.591", "0.591"]
+    assert list(t["fit converged"]) == ["no", "yes"]
+    assert list(t["used for predictions"]) == ["", "◀ used"]
+    assert t["total error"].tolist() == pytest.approx([0.10, 0.04])
+
+
+# ---------------------------------------------------------------------------
+# Lifetime value tables
+# ---------------------------------------------------------------------------
+@pytest.fixture
+def predictions() -> pd.DataFrame:
+    """Ten customers: values 1..10; the first four bought once."""
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i:02d}" for i in range(10)],
+            "frequency": [0, 0, 0, 0, 1, 2, 3, 4, 5, 6],
+            "clv": np.arange(1.0, 11.0),
+            "p_alive": [1.0, 1.0, 1.0, 1.0, 0.2, 0.4, 0.6, 0.8, 0.3, 0.9],
+            "expected_purchases": np.full(10, 0.5),
+        }
+    )
+
+
+def test_clv_overview(predictions):
+    t = clv_report.clv_overview(predictions).set_index("figure")["value"]
+    assert t["customers with a prediction"] == "10"
+    assert t["average per customer"] == "£6"  # 55 / 10 = 5.5, shown rounded
+    assert t["share of the value held by the top 10% of customers"] == "18%"  # 10 / 55
+    assert t["share of the value held by the top 20% of customers"] == "35%"  # 19 / 55
+    assert t["repeat buyers (came back at least once)"] == "6 (60%)"
+    assert t["average chance of still being active (repeat buyers)"] == "53%"  # 3.2 / 6
+    assert t["repeat buyers more likely gone than active (chance below 50%)"] == "3 (50%)"
+
+
+def test_clv_bands_known_counts_and_masking(predictions):
+    t = clv_report.clv_bands(predictions, edges=[0, 3, 8])
+    assert list(t["band"]) == ["£0–£3", "£3–£8", "£8 and over"]
+    assert t["customers"].tolist() == [2, 5, 3]  # 1,2 | 3..7 | 8,9,10
+    assert t["value"].tolist() == [3.0, 25.0, 27.0]
+    assert t["share of value"].sum() == pytest.approx(1.0)
+    masked = clv_report.clv_bands(predictions, edges=[0, 3, 8], min_group=3)
+    assert masked["customers"].isna().tolist() == [True, False, False]
+    assert masked.attrs["suppressed"] == 1
+    with pytest.raises(PlaybookError):
+        clv_report.clv_bands(predictions, edges=[1, 3])
+
+
+def test_clv_by_group_sums_masks_and_labels_the_ungrouped(predictions):
+    groups = pd.DataFrame(
+        {"tier": ["Loyal"] * 6 + ["Champion"] * 3},
+        index=pd.Index(predictions["customer_id"][:9], name="customer_id"),
+    )
+    groups.attrs["order"] = {"tier": ["Champion", "Loyal"]}
+    t = clv_report.clv_by_group(predictions, groups, "tier", min_group=2)
+    assert list(t["tier"]) == ["Champion", "Loyal", "No tier yet (first visit still to come)"]
+    assert t["customers"].tolist()[:2] == [3, 6]
+    assert t["value"].tolist()[:2] == [24.0, 21.0]  # 7+8+9 ; 1+…+6
+    # chance active over repeat buyers only: Champion C06-C08; Loyal C04, C05
+    chance = t["chance active (repeat buyers)"].tolist()
+    assert chance[:2] == pytest.approx([(0.6 + 0.8 + 0.3) / 3, (0.2 + 0.4) / 2])
+    assert t["customers"].isna().iloc[2]  # one ungrouped customer: masked
+    assert t.attrs["suppressed"] == 1
+
+
+def test_clv_by_group_without_the_grouping_degrades_with_a_note(predictions):
+    groups = pd.DataFrame(index=pd.Index([], name="customer_id"))
+    groups.attrs["note"] = "Tiers are not available here."
+    t = clv_report.clv_by_group(predictions, groups, "tier")
+    assert t.empty and t.attrs["note"] == "Tiers are not available here."
+    assert clv_report.group_chart(t, "tier") is None
+
+
+def test_group_and_distribution_charts_are_labelled(predictions):
+    groups = pd.DataFrame(
+        {"tier": ["Loyal"] * 5 + ["Champion"] * 5},
+        index=pd.Index(predictions["customer_id"], name="customer_id"),
+    )
+    assert_labelled(
+        clv_report.group_chart(clv_report.clv_by_group(predictions, groups, "tier", 1), "tier")
+    )
+    assert_labelled(clv_report.clv_distribution_chart(clv_report.clv_bands(predictions)))
+
+
+def season_result(predictions: pd.DataFrame) -> clv_report.SeasonCLV:
+    """A SeasonCLV around hand-made predictions (top 20% by value, at risk below 50%)."""
+    settings = clv.clv_settings()
+    run = SimpleNamespace(
+        settings=settings,
+        predictions=predictions,
+        at_risk=clv.at_risk_patrons(predictions, p_alive_below=0.5, top_share=0.2),
+    )
+    window = clv_report.calibration_window("2022-09-01", "2025-08-31", "2024-09-01", "2025-09-01")
+    choice = clv_report.ModelChoice("bgnbd", "BG/NBD", "default", "")
+    return clv_report.SeasonCLV(window, run, choice)
+
+
+def test_at_risk_text_and_summary(predictions):
+    # top 20% by value: C08 (9, p_alive 0.3) and C09 (10, p_alive 0.9); C08 is at risk
+    result = season_result(predictions)
+    text = clv_report.at_risk_text(result, min_group=1)
+    # the cut is the 80th percentile, 8.2 (shown as £8); 19 of 55 is 35%
+    assert "(2 people, each worth at least £8)" in text and "hold 35% of it" in text
+    assert "**1** now have less than a 50% chance" in text and "£9 of predicted" in text
+    hidden = clv_report.at_risk_text(result, min_group=10)
+    assert "Fewer than 10" in hidden and "£9 of" not in hidden
+    groups = pd.DataFrame(
+        {"tier": ["Loyal"] * 8 + ["Champion"] * 2},
+        index=pd.Index(predictions["customer_id"], name="customer_id"),
+    )
+    t = clv_report.at_risk_summary(result, groups, "tier", min_group=1)
+    assert t["tier"].tolist() == ["Champion", "All"]
+    assert t["at-risk patrons"].tolist() == [1, 1]
+    assert t["share of the group's high-value patrons"].tolist() == [0.5, 0.5]
+    assert (
+        clv_report.at_risk_summary(result, groups, "tier", min_group=2)["their value"].isna().all()
+    )
+
+
+def test_write_at_risk_keeps_pseudonymous_ids_only(predictions, tmp_path):
+    groups = pd.DataFrame(
+        {"tier": ["Loyal"] * 8 + ["Champion"] * 2},
+        index=pd.Index(predictions["customer_id"], name="customer_id"),
+    )
+    path = clv_report.write_at_risk(season_result(predictions), groups, tmp_path)
+    assert path.name == "clv_at_risk.parquet"
+    out = pd.read_parquet(path)
+    assert out["customer_id"].tolist() == ["C08"] and out["tier"].tolist() == ["Champion"]
+    assert {"clv", "p_alive", "expected_purchases", "model", "as_of"} <= set(out.columns)
+    assert not list(tmp_path.glob("*.csv"))
+
+
+# ---------------------------------------------------------------------------
+# Models: probability alive, parameters, holdout and tracking charts
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cdnow_bgnbd() -> clv.BGNBD:
+    # imported here, after playbook.clv has imported lifetimes quietly
+    from lifetimes.datasets import load_cdnow_summary
+
+    summary = load_cdnow_summary(index_col=[0])
+    summary.attrs["time_unit"] = "week"
+    return clv.BGNBD().fit(summary)
+
+
+def test_p_alive_curves_follow_the_bgnbd_formula(cdnow_bgnbd):
+    curves = clv_report.p_alive_curves(cdnow_bgnbd, "week", repeat_purchases=(1, 4))
+    a, b = cdnow_bgnbd.params_["a"], cdnow_bgnbd.params_["b"]
+    for x in (1, 4):
+        c = curves.loc[curves["repeat_purchases"].str.startswith(f"{x} ")]
+        # just after a purchase (recency = T): 1 / (1 + a / (b + x - 1))
+        assert c["p_alive"].iloc[0] == pytest.approx(1 / (1 + a / (b + x - 1)), rel=1e-9)
+        assert (np.diff(c["p_alive"]) <= 1e-12).all()  # fades with time since the last one
+    assert_labelled(clv_report.p_alive_chart(curves))
+
+
+def test_params_table_has_intervals_and_meanings(cdnow_bgnbd):
+    t = clv_report.params_table([cdnow_bgnbd, None])
+    assert list(t["parameter"]) == ["r", "alpha", "a", "b"]
+    assert (t["lower 95%"] < t["estimate"]).all() and (t["estimate"] < t["upper 95%"]).all()
+    assert t["what it describes"].str.len().gt(10).all()
+    assert "per week" in t.loc[t["parameter"] == "alpha", "what it describes"].item()
+
+
+def test_holdout_and_tracking_charts_are_labelled():
+    freq = pd.DataFrame(
+        {
+            "frequency": ["0", "1", "2+"],
+            "customers": [50, 20, 5],
+            "actual": [0.1, 0.4, 1.2],
+            "BG/NBD": [0.12, 0.38, 1.1],
+        }
+    )
+    fig = clv_report.holdout_chart(freq, min_group=10)
+    assert_labelled(fig)
+    assert len(fig.axes[0].patches) == 2  # the 5-customer group is left out
+    dates = pd.date_range("2024-01-07", periods=10, freq="7D")
+    track = pd.DataFrame(
+        {
+            "date": dates,
+            "actual": np.arange(10.0),
+            "calibration": dates <= "2024-02-01",
+            "BG/NBD": np.arange(10.0) * 1.1,
+        }
+    )
+    assert_labelled(clv_report.tracking_chart(track, "2024-02-01"))
+
+
+# ---------------------------------------------------------------------------
+# Memberships
+# ---------------------------------------------------------------------------
+def test_renewal_rates_by_hand():
+    spells = pd.DataFrame(
+        {
+            "terms": [1, 1, 2, 3, 3, 4],
+            "churned": [True, False, True, False, True, True],
+            "left_truncated": [False] * 5 + [True],  # the last one is left out
+        }
+    )
+    r = clv_report.renewal_rates(spells)
+    # renewal 1: renewed = terms > 1 (3), lost = terms == 1 and churned (1)
+    # renewal 2: renewed 2, lost 1; renewal 3: renewed 0, lost 1
+    assert r["due"].tolist() == [4, 3, 1]
+    assert r["renewed"].tolist() == [3, 2, 0]
+    assert r["observed_rate"].tolist() == pytest.approx([0.75, 2 / 3, 0.0])
+    assert r["model_rate"].isna().all()
+
+
+def test_renewals_on_the_published_regular_cohort():
+    data = sbg.data_from_survivors(REGULAR)
+    model = sbg.fit_sbg(data)
+    r = clv_report.renewal_rates(data, model)
+    observed = [REGULAR[t] / REGULAR[t - 1] for t in range(1, len(REGULAR))]
+    assert r["observed_rate"].tolist() == pytest.approx(observed)
+    # published fit: gamma 0.704, delta 1.182; first renewal delta / (gamma + delta)
+    assert r["model_rate"].iloc[0] == pytest.approx(1.182 / (0.704 + 1.182), abs=2e-3)
+    renewals = clv_report.Renewals(
+        spells=data.assign(scheme="Regular", left_truncated=False),
+        models={"Regular": model},
+        rates=r.assign(scheme="Regular"),
+        term_months=12.0,
+        min_group=10,
+    )
+    table = clv_report.renewal_table(renewals)
+    first = table.loc[table["members"] == "first-year"].iloc[0]
+    assert first["due to renew"] == 1000 and first["renewal rate"] == pytest.approx(0.631)
+    assert_labelled(clv_report.renewal_chart(renewals))
+    assert clv_report.renewal_chart(None) is None
+    assert clv_report.renewal_table(None).empty
+
+
+# ---------------------------------------------------------------------------
+# Settings and summary
+# ---------------------------------------------------------------------------
+def test_settings_table_and_summary_overview():
+    t = clv_report.settings_table(clv.clv_settings()).set_index("setting")
+    assert t.loc["horizon_months", "value"] == "36"
+    assert t.loc["annual_discount_rate", "value"] == "10%"
+    summary = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "frequency": [0.0, 1.0, 2.0, 5.0],
+            "recency": [0.0, 4.0, 6.0, 10.0],
+            "T": [10.0, 12.0, 14.0, 16.0],
+            "monetary_value": [0.0, 20.0, 30.0, 50.0],
+        }
+    )
+    summary.attrs = {"time_unit": "week", "calibration_end": "2025-08-31"}
+    o = clv_report.summary_overview(summary).set_index("column")
+    assert o.loc["frequency", "average"] == 2.0 and o.loc["T", "median"] == 13.0
+    assert "weeks" in o.loc["recency", "what it means"]
+    assert clv_report.summary_sentence(summary).startswith(
+        "4 customers had bought at least once by 31 August 2025; 3 of them (75%)"
+    )
+
+
+# ---------------------------------------------------------------------------
+# The notebook, rendered on the small generated organisation
+# ---------------------------------------------------------------------------
+def test_notebook_40_renders_without_errors_or_customer_ids(small_org: Path, tmp_path: Path):
+    from playbook.render import render_season
+
+    result = render_season(small_org, reports_root=tmp_path, only=["40"])
+    out = result.output_dir
+    nb = nbformat.read(out / "40_cltv.ipynb", as_version=4)
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            assert o["output_type"] != "error", o
+            assert not (o["output_type"] == "stream" and o["name"] == "stderr"), o["text"]
+    html = (out / "40_cltv.html").read_text(encoding="utf-8")
+    for heading in ("1. Data requirements", "2. Which model", "6. High-value patrons"):
+        assert heading in html
+    ids = pd.read_parquet(small_org / "canonical" / "order_lines.parquet", columns=["customer_id"])
+    ids = set(ids["customer_id"].astype(str))
+    found = set(re.findall(r"[A-Za-z0-9]{8,}", html)) & ids
+    assert not found, f"customer ids in the HTML: {sorted(found)[:3]}"
+    risk = pd.read_parquet(out / clv_report.AT_RISK_FILE)
+    assert set(risk["customer_id"].astype(str)) <= ids
+    assert clv_report.AT_RISK_FILE not in (out / "index.html").read_text(encoding="utf-8")
