@@ -63,6 +63,7 @@ def run_job(job: Job) -> JobResult:
             reports_root=job.reports_root,
             notebooks_dir=job.notebooks_dir,
             only=job.only,
+            jobs=1,  # organisations already run in parallel
         )
         return JobResult(
             result.org,

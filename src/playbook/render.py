@@ -12,12 +12,14 @@ sees half a report. A failed run keeps its partly executed notebooks in
 from __future__ import annotations
 
 import html
+import multiprocessing
 import os
 import re
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,6 +150,7 @@ def render_season(
     kernel_name: str = "python3",
     parameters: dict | None = None,
     on_notebook: Callable[[str], None] | None = None,
+    jobs: int = 2,
 ) -> RenderResult:
     """Render every notebook for one organisation and season.
 
@@ -169,6 +172,9 @@ def render_season(
         Extra papermill parameters for every notebook.
     on_notebook : callable, optional
         Called with each notebook name before it runs (progress reporting).
+    jobs : int
+        Notebooks run this many at a time (each reads the canonical tables itself, so
+        they are independent); 1 runs them one after another.
 
     Returns
     -------
@@ -179,9 +185,6 @@ def render_season(
     RenderError
         A notebook failed: names the notebook, the cell and the error.
     """
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
     t0 = time.perf_counter()
     cfg = load_org(org_dir)
     season = resolve_season(cfg.org_dir, season)
@@ -195,34 +198,36 @@ def render_season(
     root.mkdir(parents=True, exist_ok=True)
     final = root / season
     tmp = Path(tempfile.mkdtemp(prefix=f".{season}.tmp-", dir=root))
+    tmp.chmod(0o755)  # readable like any report folder once moved into place
     params = {"org_dir": str(cfg.org_dir), "season": season, "output_dir": str(tmp)}
     params.update(parameters or {})
-    pages: list[tuple[str, str, str]] = []
     try:
-        for nb in notebooks:
-            if on_notebook:
-                on_notebook(nb.name)
-            out_nb = tmp / nb.name
-            try:
-                pm.execute_notebook(
-                    str(nb),
-                    str(out_nb),
-                    parameters=params,
-                    cwd=str(nb_dir),
-                    kernel_name=kernel_name,
-                    progress_bar=False,
-                    log_output=False,
-                )
-            except PapermillExecutionError as exc:
-                failed = root / f"{season}.failed"
-                shutil.rmtree(failed, ignore_errors=True)
-                tmp.rename(failed)
-                raise RenderError(
-                    nb.name, exc.exec_count, f"{exc.ename}: {exc.evalue}", failed / nb.name
-                ) from None
-            html_name = nb.with_suffix(".html").name
-            title = notebook_to_html(out_nb, tmp / html_name)
-            pages.append((nb.name, html_name, title))
+        runs = [(str(nb), str(tmp / nb.name), params, str(nb_dir), kernel_name) for nb in notebooks]
+        outcomes: list[dict] = []
+        if jobs <= 1 or len(runs) == 1:
+            for run in runs:
+                if on_notebook:
+                    on_notebook(Path(run[0]).name)
+                outcomes.append(_run_notebook(*run))
+                if not outcomes[-1]["ok"]:
+                    break
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                futures = []
+                for run in runs:
+                    if on_notebook:
+                        on_notebook(Path(run[0]).name)
+                    futures.append(pool.submit(_run_notebook, *run))
+                outcomes = [f.result() for f in futures]
+        failures = [o for o in outcomes if not o["ok"]]
+        if failures:
+            first = failures[0]
+            failed = root / f"{season}.failed"
+            shutil.rmtree(failed, ignore_errors=True)
+            tmp.rename(failed)
+            raise RenderError(first["name"], first["cell"], first["error"], failed / first["name"])
+        pages = [(o["name"], o["html"], o["title"]) for o in outcomes]
         write_index(tmp, cfg.name, season, pages)
         _replace(tmp, final)
     except BaseException:
@@ -230,6 +235,34 @@ def render_season(
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     return RenderResult(cfg.slug, season, final, [p[0] for p in pages], time.perf_counter() - t0)
+
+
+def _run_notebook(nb: str, out_nb: str, params: dict, cwd: str, kernel_name: str) -> dict:
+    """Execute one notebook and write its HTML; failures come back as data, not exceptions."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    name = Path(nb).name
+    try:
+        pm.execute_notebook(
+            nb,
+            out_nb,
+            parameters=params,
+            cwd=cwd,
+            kernel_name=kernel_name,
+            progress_bar=False,
+            log_output=False,
+        )
+    except PapermillExecutionError as exc:
+        return {
+            "ok": False,
+            "name": name,
+            "cell": exc.exec_count,
+            "error": f"{exc.ename}: {exc.evalue}",
+        }
+    html_name = Path(nb).with_suffix(".html").name
+    title = notebook_to_html(Path(out_nb), Path(out_nb).with_name(html_name))
+    return {"ok": True, "name": name, "html": html_name, "title": title}
 
 
 def _replace(tmp: Path, final: Path) -> None:

@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--only", nargs="*", help="only notebooks starting with these prefixes, e.g. 00 10"
     )
+    p.add_argument("--jobs", type=int, default=2, help="notebooks run at a time (default 2)")
     p.set_defaults(func=run)
 
 
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
         notebooks_dir=args.notebooks,
         only=args.only,
         on_notebook=lambda name: print(f"  running {name} …", flush=True),
+        jobs=args.jobs,
     )
     write_reports_index(args.reports)
     print(f"Report for {result.org}, season {result.season}: {result.output_dir / 'index.html'}")
