@@ -1,0 +1,473 @@
+"""The customer journey and tier flows, on hand-built histories with known answers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY_FILES, write_org
+from test_features import line, make_tables
+
+from playbook import journey, tiers
+from playbook.intake import run_intake
+from playbook.privacy import OTHER
+from playbook.render import render_season
+
+AS_OF = pd.Timestamp("2025-08-31 23:59:59")
+
+PRODUCTIONS = [
+    {"production_id": "E1", "title": "Hamlet", "artform": "theatre"},
+    {"production_id": "E2", "title": "Brahms", "artform": "classical"},
+    {"production_id": "E3", "title": "Oliver!", "artform": "musical"},
+]
+PERFORMANCES = [
+    {"performance_id": "P0", "production_id": "E1", "start_time": "2022-10-01 19:30"},
+    {"performance_id": "P1", "production_id": "E1", "start_time": "2023-10-05 19:30"},
+    {"performance_id": "P2", "production_id": "E1", "start_time": "2023-10-12 19:30"},
+    {"performance_id": "P3", "production_id": "E2", "start_time": "2024-03-01 19:30"},
+    # exactly 12 calendar months after P1 (366 days: February 2024 has 29 days)
+    {"performance_id": "P4", "production_id": "E2", "start_time": "2024-10-05 14:30"},
+    {"performance_id": "P5", "production_id": "E3", "start_time": "2025-06-01 19:30"},
+    {
+        "performance_id": "P7",
+        "production_id": "E3",
+        "start_time": "2025-08-10 19:30",
+        "cancelled": True,
+    },
+    {"performance_id": "P8", "production_id": "E3", "start_time": "2025-10-01 19:30"},
+]
+
+
+def _lines() -> list[dict]:
+    return [
+        # books twice in one season (P1, P2); P1 in two orders, three tickets: one visit
+        line("t1", "twice", "2023-09-01 10:00", "P1", paid=20.0, qty=2, order="O1"),
+        line("t2", "twice", "2023-09-20 10:00", "P1", paid=15.0, qty=1, order="O2"),
+        line("t3", "twice", "2023-10-06 09:00", "P2", paid=10.0, order="O3", channel="phone"),
+        # comes back exactly 12 months after the first visit
+        line("y1", "year", "2023-09-10 10:00", "P1", order="O4"),
+        line("y2", "year", "2024-09-01 10:00", "P4", order="O5"),
+        # first visit less than 12 months before the data end: censored
+        line("l1", "late", "2025-05-01 10:00", "P5", order="O6"),
+        line("l2", "late", "2025-07-01 10:00", "P8", order="O6b"),  # future: not a visit yet
+        # one visit, long enough ago to be followed for 12 months
+        line("o1", "once", "2024-02-01 10:00", "P3", order="O7", channel="box_office"),
+        # first seen in the data's first season: not counted as a first-timer
+        line("f1", "older", "2022-09-01 10:00", "P0", order="O8"),
+        line("f2", "older", "2024-02-02 10:00", "P3", order="O9"),
+        # a cancelled performance and a returned ticket are not visits
+        line("c1", "cancel", "2025-07-01 10:00", "P7", order="O10"),
+        line("r1", "refund", "2024-01-01 10:00", "P3", order="O11"),
+        line(
+            "r2",
+            "refund",
+            "2024-01-05 10:00",
+            "P3",
+            paid=-10.0,
+            order="O12",
+            status="returned",
+            parent_line_id="r1",
+        ),
+    ]
+
+
+INTERACTIONS = [
+    # a click 3 days before the first booking: discovered
+    {"customer_id": "twice", "occurred_at": "2023-08-29 12:00", "kind": "email_click"},
+    # a web visit 20 days before a booking: outside the 14-day window
+    {"customer_id": "year", "occurred_at": "2023-08-21 09:00", "kind": "web_visit"},
+    # pre-show email about the same production, between booking and performance
+    {
+        "customer_id": "twice",
+        "occurred_at": "2023-10-03 09:00",
+        "kind": "email_send",
+        "campaign": "Pre-show: Hamlet",
+        "production_id": "E1",
+    },
+    # an email about another production does not count as pre-show for P1
+    {
+        "customer_id": "year",
+        "occurred_at": "2023-10-01 09:00",
+        "kind": "email_send",
+        "campaign": "Pre-show: Brahms",
+        "production_id": "E2",
+    },
+    # a newsletter is not a pre-show email …
+    {
+        "customer_id": "once",
+        "occurred_at": "2024-02-10 09:00",
+        "kind": "email_send",
+        "campaign": "Newsletter February",
+    },
+    # … but a campaign named like one, about no production, is
+    {
+        "customer_id": "late",
+        "occurred_at": "2025-05-25 09:00",
+        "kind": "email_send",
+        "campaign": "Know before you go",
+    },
+    # a click followed by a booking two days later (converts), and one that is not
+    {"customer_id": "year", "occurred_at": "2024-08-30 09:00", "kind": "email_click"},
+    {"customer_id": "once", "occurred_at": "2024-06-01 09:00", "kind": "email_click"},
+]
+ATTENDANCE = [
+    {"line_id": "t1", "scanned_at": "2023-10-05 19:00"},
+    {"line_id": "y2", "scanned_at": "2024-10-05 14:00"},
+    # P3 was scanned at the door (for another customer), P5 never was
+    {"line_id": "f2", "scanned_at": "2024-03-01 19:00"},
+]
+SURVEYS = [
+    {
+        "response_id": "S1",
+        "customer_id": "twice",
+        "responded_at": "2023-10-06 10:00",
+        "performance_id": "P1",
+        "nps": 10,
+        "intent_to_return": 1.0,
+    },
+    {
+        "response_id": "S2",
+        "customer_id": "once",
+        "responded_at": "2024-03-02 10:00",
+        "performance_id": "P3",
+        "nps": 5,
+        "intent_to_return": 0.25,
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return make_tables(
+        order_lines=_lines(),
+        productions=PRODUCTIONS,
+        performances=PERFORMANCES,
+        interactions=INTERACTIONS,
+        attendance=ATTENDANCE,
+        survey_responses=SURVEYS,
+    )
+
+
+@pytest.fixture(scope="module")
+def table(tables) -> pd.DataFrame:
+    return journey.build_journey(tables, as_of=AS_OF)
+
+
+def _yes(value: object) -> bool:
+    """A known True (numpy, pandas or Python boolean)."""
+    return not pd.isna(value) and bool(value) is True
+
+
+def _no(value: object) -> bool:
+    """A known False (not missing)."""
+    return not pd.isna(value) and bool(value) is False
+
+
+def _visit(table: pd.DataFrame, cust: str, n: int = 1) -> pd.Series:
+    rows = table.loc[(table["customer_id"] == cust) & (table["visit_no"] == n)]
+    assert len(rows) == 1, f"{cust} visit {n}"
+    return rows.iloc[0]
+
+
+# ---------------------------------------------------------------------------
+# The journey table
+# ---------------------------------------------------------------------------
+def test_a_visit_is_a_customers_distinct_performance(table: pd.DataFrame) -> None:
+    counts = table.groupby("customer_id").size().to_dict()
+    assert counts == {"twice": 2, "year": 2, "late": 1, "once": 1, "older": 2}
+    first = _visit(table, "twice")
+    assert first["performance_id"] == "P1" and first["party_size"] == 3
+    assert first["paid"] == pytest.approx(35.0) and first["booked_at"] == pd.Timestamp(
+        "2023-09-01 10:00"
+    )
+    assert first["lead_days"] == pytest.approx(
+        (pd.Timestamp("2023-10-05 19:30") - first["booked_at"]) / pd.Timedelta(days=1)
+    )
+    assert first["artform"] == "theatre" and first["season"] == "2023-24"
+
+
+def test_the_journey_table_saves_as_parquet(table: pd.DataFrame, tmp_path: Path) -> None:
+    table.to_parquet(tmp_path / "journey.parquet")  # attrs are plain values
+    back = pd.read_parquet(tmp_path / "journey.parquet")
+    assert len(back) == len(table) and back.attrs["as_of"] == str(AS_OF)
+
+
+def test_the_customer_who_books_twice_in_one_season(table: pd.DataFrame) -> None:
+    first, second = _visit(table, "twice", 1), _visit(table, "twice", 2)
+    assert first["season"] == second["season"] == "2023-24"
+    assert first["returned"] and first["days_to_next"] == 7
+    assert first["next_booked_at"] == pd.Timestamp("2023-10-06 09:00")
+    assert _yes(first["returned_in_window"])  # back within 90 days
+    assert second["channel"] == "phone" and not second["booked_online"]
+
+
+def test_discover_anticipate_attend_reflect(table: pd.DataFrame) -> None:
+    twice = _visit(table, "twice")
+    assert twice["clicks_before"] == 1 and _yes(twice["discovered"])
+    assert twice["pre_show_emails"] == 1 and _yes(twice["pre_show"])
+    assert _yes(twice["attended"]) and _no(twice["no_show"])
+    assert twice["nps"] == 10 and _yes(twice["promoter"])
+    year = _visit(table, "year")
+    assert year["web_visits_before"] == 0 and _no(year["discovered"])  # 20 days before
+    assert year["pre_show_emails"] == 0  # the email was about another production
+    assert _visit(table, "late")["pre_show_emails"] == 1  # "Know before you go"
+    assert _visit(table, "once")["pre_show_emails"] == 0  # a newsletter
+    once = _visit(table, "once")
+    assert _yes(once["no_show"])  # P3 was scanned, this ticket was not
+    assert _no(once["promoter"]) and once["intent_to_return"] == 0.25
+    assert pd.isna(_visit(table, "late")["attended"])  # nobody was scanned at P5
+    assert pd.isna(_visit(table, "year")["promoter"])  # no survey answer
+
+
+def test_scans_without_a_line_match_by_customer_and_performance() -> None:
+    scans = [{"customer_id": "late", "performance_id": "P5", "scanned_at": "2025-06-01 19:00"}]
+    t = make_tables(
+        order_lines=_lines(), productions=PRODUCTIONS, performances=PERFORMANCES, attendance=scans
+    )
+    j = journey.build_journey(t, as_of=AS_OF)
+    assert _yes(_visit(j, "late")["attended"])
+    assert pd.isna(_visit(j, "twice")["attended"])  # nobody was scanned at P1 here
+
+
+def test_stages_without_data_are_missing_not_zero() -> None:
+    t = make_tables(order_lines=_lines(), productions=PRODUCTIONS, performances=PERFORMANCES)
+    j = journey.build_journey(t, as_of=AS_OF)
+    for col in ("discovered", "pre_show", "attended", "no_show", "surveyed", "promoter"):
+        assert j[col].isna().all(), col
+    visits = journey.season_visits(j, tiers.tier_history(t), "2023-24")
+    jmap = journey.journey_map(visits, min_group=1)
+    assert set(jmap.unavailable) == {"Discover", "Anticipate", "Attend", "Reflect"}
+    assert jmap.rates.loc["Discover"].isna().all()
+    # booked 7+ days ahead: all of 2023-24's five visits but twice's P2 (booked 6 days ahead)
+    assert jmap.rates.loc["Book", "All visits"] == pytest.approx(0.8)
+    defs = journey.stage_definitions(t).set_index("stage")
+    assert defs.loc["Attend", "available"].startswith("no data")
+    assert defs.loc["Book", "available"] == "yes"
+
+
+# ---------------------------------------------------------------------------
+# First-timers: windows and censoring
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def first(table: pd.DataFrame) -> pd.DataFrame:
+    return journey.first_timers(table).set_index("customer_id")
+
+
+def test_first_season_customers_are_not_first_timers(first: pd.DataFrame) -> None:
+    assert sorted(first.index) == ["late", "once", "twice", "year"]
+    assert first.attrs["excluded_season"] == "2022-23"
+
+
+def test_return_after_exactly_twelve_months_counts(first: pd.DataFrame) -> None:
+    year = first.loc["year"]
+    assert year["duration_days"] == 366  # 2023-10-05 → 2024-10-05
+    assert year["observed_12m"] and _yes(year["back_12m"])
+    assert year["observed_90d"] and _no(year["back_90d"])
+
+
+def test_censored_first_timer_is_excluded_from_the_window(first: pd.DataFrame) -> None:
+    late = first.loc["late"]
+    assert not late["returned"]
+    assert not late["observed_12m"] and pd.isna(late["back_12m"])
+    assert late["observed_90d"] and _no(late["back_90d"])  # 2025-06-01 + 90 days fits
+    assert late["duration_days"] == 91  # censored at the data end
+
+
+def test_return_rates_leave_out_the_censored(first: pd.DataFrame) -> None:
+    summary = journey.first_timer_return_summary(first).set_index("window")
+    assert summary.loc[
+        "12 months", ["first_timers", "followed", "returned", "excluded"]
+    ].tolist() == [4, 3, 2, 1]
+    assert summary.loc["12 months", "rate"] == pytest.approx(2 / 3)
+    assert summary.loc["90 days", "rate"] == pytest.approx(1 / 4)
+    overall = journey.first_timer_return(first, min_group=1)
+    assert overall["rate_12m"].iloc[0] == pytest.approx(2 / 3)
+
+
+def test_kaplan_meier_median_on_known_examples(first: pd.DataFrame) -> None:
+    # S(1)=4/5, S(2)=3/5, censored at 3, S(4)=3/5 × 1/2 = 0.3: the median is 4
+    kmf = journey.fit_time_to_return([1, 2, 3, 4, 5], [True, True, False, True, True])
+    assert kmf.median_survival_time_ == 4
+    assert kmf.survival_function_at_times([3]).iloc[0] == pytest.approx(0.6)
+    # the four first-timers: back after 7 days; censored at 91; back after 366 (two at
+    # risk: S = 3/4 × 1/2 = 3/8); censored at 548. The median is 366.
+    kmf = journey.time_to_second_visit(first)
+    assert kmf.median_survival_time_ == 366
+    assert kmf.survival_function_at_times([7, 365, 366]).tolist() == pytest.approx(
+        [0.75, 0.75, 0.375]
+    )
+    table = journey.km_table(kmf, days=(30, 400)).set_index("days_after_first_visit")
+    assert table.loc[400, "share_back"] == pytest.approx(0.625)
+
+
+def test_click_conversion(tables) -> None:
+    h = tiers.tier_history(tables)
+    # 2022-23: one click, three days before the first booking (within 7 days)
+    out = journey.click_conversion(tables, h, "2022-23", as_of=AS_OF, min_group=1)
+    row = out.set_index("tier").loc["All visits"]
+    assert (row["clicks"], row["converted"]) == (1, 1)
+    # 2023-24: one click two days before a booking, one never followed by one
+    out = journey.click_conversion(tables, h, "2023-24", as_of=AS_OF, min_group=1)
+    by_tier = out.set_index("tier")
+    assert (by_tier.loc["All visits", "clicks"], by_tier.loc["All visits", "converted"]) == (2, 1)
+    assert by_tier.loc["All visits", "conversion_rate"] == pytest.approx(0.5)
+    assert set(by_tier.index) == {"New this season", "All visits"}  # not customers by 2022-23
+
+
+# ---------------------------------------------------------------------------
+# Tier flows
+# ---------------------------------------------------------------------------
+HISTORY = pd.DataFrame(
+    {
+        "customer_id": ["c1", "c2", "c3", "c4", "c5", "c1", "c2", "c3", "c4", "c5", "c6"],
+        "season": ["2023-24"] * 5 + ["2024-25"] * 6,
+        "tier": [
+            "first_timer",
+            "first_timer",
+            "regular",
+            "loyal",
+            "lapsed",
+            "returner",
+            "lapsed",
+            "regular",
+            "champion",
+            "lapsed",
+            "first_timer",
+        ],
+    }
+).astype({"customer_id": "string", "season": "string", "tier": tiers.tier_dtype()})
+
+
+def test_transition_matrix_rows_sum_to_previous_tier_counts() -> None:
+    m = journey.transition_matrix(HISTORY, "2023-24", "2024-25")
+    before = HISTORY.loc[HISTORY["season"] == "2023-24", "tier"].astype("string").value_counts()
+    for tier in tiers.ALL_TIERS:
+        assert m.loc[tier].sum() == before.get(tier, 0)
+    assert m.loc["new"].sum() == 1 and m.loc["new", "first_timer"] == 1
+    assert m.loc["first_timer", "returner"] == 1 and m.loc["first_timer", "lapsed"] == 1
+    rates = journey.transition_rates(m)
+    assert rates.loc["first_timer"].sum() == pytest.approx(1.0)
+    long = journey.tier_flows(HISTORY)
+    assert long["customers"].sum() == 6
+
+
+def test_conversion_and_churn_against_targets() -> None:
+    conv = journey.tier_conversion(HISTORY, min_group=1).set_index("step")
+    assert conv.loc["entry → mid", "customers"] == 2 and conv.loc["entry → mid", "rate"] == 0
+    assert conv.loc["mid → top", "rate"] == pytest.approx(0.5)  # c4 loyal → champion
+    assert conv.loc["mid → top", "verdict"] == "above the target band"
+    assert conv.loc["entry → mid", "verdict"] == "below the target band"
+    visits = pd.DataFrame(
+        {"customer_id": ["c1", "c3", "c6"], "season": ["2024-25"] * 3}, dtype="string"
+    )
+    churn = journey.churn_by_tier(HISTORY, visits, min_group=1).set_index("tier")
+    assert churn.loc["First-timer", "churn_rate"] == pytest.approx(0.5)  # c2 did not come
+    assert churn.loc["Loyal", "churn_rate"] == pytest.approx(1.0)
+    assert "Lapsed" not in churn.index
+    move = journey.tier_movement(
+        journey.transition_matrix(HISTORY, "2023-24", "2024-25"), min_group=1
+    ).set_index("tier")
+    assert move.loc["First-timer", "up_rate"] == pytest.approx(0.5)
+    assert move.loc["First-timer", "lapse_rate"] == pytest.approx(0.5)
+
+
+def test_small_cells_are_masked() -> None:
+    m = journey.transition_matrix(HISTORY, "2023-24", "2024-25")
+    counts, rates = journey.mask_transitions(m, min_group=2)
+    assert counts.isna().to_numpy().sum() > 0
+    assert counts.loc["First-timer", "Regular"] == 0  # an empty cell identifies nobody
+    assert pd.isna(counts.loc["First-timer", "Returner"]) and pd.isna(
+        rates.loc["Loyal", "Champion"]
+    )
+
+
+# ---------------------------------------------------------------------------
+# The generated organisation
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def generated(small_org: Path):
+    from playbook.config import load_org
+    from playbook.tables import load_tables
+
+    cfg = load_org(small_org)
+    t = load_tables(cfg)
+    truth = json.loads((small_org / "truth" / "generator.json").read_text())
+    j = journey.build_journey(t, cfg, as_of=pd.Timestamp(truth["data_end"]))
+    return cfg, t, truth, j
+
+
+def test_first_timer_return_matches_the_generator(generated) -> None:
+    cfg, _, truth, j = generated
+    summary = journey.first_timer_return_summary(journey.first_timers(j, cfg))
+    row = summary.set_index("window").loc["12 months"]
+    low, high = truth["first_timer_return_12m"]
+    assert row["followed"] >= 300
+    assert low <= row["rate"] <= high
+    assert abs(row["rate"] - truth["observed"]["first_timer_return_12m"]) < 0.03
+
+
+def test_flows_on_the_generated_organisation(generated) -> None:
+    cfg, t, _, j = generated
+    h = tiers.tier_history(t, cfg)
+    seasons = journey.history_seasons(h)
+    for a, b in zip(seasons[:-1], seasons[1:], strict=True):
+        m = journey.transition_matrix(h, a, b)
+        before = h.loc[h["season"] == a, "tier"].astype("string").value_counts()
+        assert m.drop(index="new").sum(axis=1).to_dict() == {
+            k: int(before.get(k, 0)) for k in tiers.ALL_TIERS
+        }
+        assert (
+            m.loc["new"].sum()
+            == (
+                ~h.loc[h["season"] == b, "customer_id"].isin(h.loc[h["season"] == a, "customer_id"])
+            ).sum()
+        )
+    visits = journey.season_visits(j, h, seasons[-1])
+    jmap = journey.journey_map(visits, cfg, min_group=cfg.min_group)
+    shown = jmap.rates.notna()
+    assert shown.to_numpy().any()
+    assert (jmap.customers.where(shown, cfg.min_group) >= cfg.min_group).to_numpy().all()
+    first = journey.first_timers(j, cfg)
+    by_art = journey.first_timer_return(first, "artform", min_group=150)
+    assert (by_art.loc[by_art["artform"] != OTHER, "first_timers"] >= 150).all()
+    assert by_art["first_timers"].sum() == len(first)
+    assert (by_art["followed_12m"].fillna(0) >= 150).where(by_art["rate_12m"].notna(), True).all()
+    cohorts = journey.cohort_retention(j, cfg.min_group)
+    assert np.allclose(np.diag(cohorts.to_numpy()), 1.0)
+
+
+# ---------------------------------------------------------------------------
+# The notebook
+# ---------------------------------------------------------------------------
+def _assert_clean(out: Path, name: str = "30_journey_mapping") -> str:
+    page = (out / f"{name}.html").read_text(encoding="utf-8")
+    assert "hl-ipython3" not in page and "report.start(" not in page
+    assert "Traceback" not in page and "Warning" not in page
+    executed = nbformat.read(out / f"{name}.ipynb", as_version=4)
+    for cell in executed.cells:
+        for output in cell.get("outputs", []):
+            assert output.get("output_type") != "error", output
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                raise AssertionError(f"stderr output: {output.get('text', '')[:300]}")
+    return page
+
+
+def test_notebook_renders_on_the_small_organisation(small_org: Path, tmp_path: Path) -> None:
+    result = render_season(small_org, reports_root=tmp_path / "reports", only=["30"])
+    assert result.notebooks == ["30_journey_mapping.ipynb"]
+    page = _assert_clean(result.output_dir)
+    assert "journey map" in page.lower() and "Kaplan" in page
+
+
+def test_notebook_degrades_without_optional_tables(tmp_path: Path) -> None:
+    org = write_org(tmp_path / "tiny", TINY_FILES)
+    run_intake(org, today="2025-01-01")
+    result = render_season(org, reports_root=tmp_path / "reports", only=["30"])
+    page = _assert_clean(result.output_dir)
+    assert "Not available here" in page  # report.missing_note for absent tables
+    shutil.rmtree(tmp_path / "reports", ignore_errors=True)
