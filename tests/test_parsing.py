@@ -109,3 +109,12 @@ def test_seasons() -> None:
     assert latest_complete_season(pd.Timestamp("2026-08-31 23:00"), 9) == "2025-26"
     assert latest_complete_season(pd.Timestamp("2026-05-01"), 9) == "2024-25"
     assert latest_complete_season(pd.Timestamp("2026-07-29"), 9) == "2025-26"  # summer break
+
+
+def test_default_season() -> None:
+    from playbook.seasons import default_season
+
+    times = pd.Series(pd.to_datetime(["2022-09-05", "2024-03-01", "2026-07-29"]))
+    assert default_season(times, 9) == "2025-26"
+    short = pd.Series(pd.to_datetime(["2024-09-05", "2024-11-01"]))  # less than a season
+    assert default_season(short, 9) == "2024-25"

@@ -42,7 +42,7 @@ from playbook.schema import OrderLines as OL
 from playbook.schema import Performances as PF
 from playbook.schema import Productions as PR
 from playbook.schema import SurveyResponses as SR
-from playbook.seasons import latest_complete_season, season_bounds, season_of
+from playbook.seasons import default_season, season_bounds, season_of
 from playbook.tables import Tables, effective_tickets
 
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -177,11 +177,7 @@ def currency_symbol(cfg: OrgConfig | None) -> str:
 
 def default_as_of(tables: Tables, start_month: int = 9) -> pd.Timestamp:
     """The last instant of the latest complete season in the order lines."""
-    times = tables.order_lines[OL.purchase_time]
-    label = latest_complete_season(times.max(), start_month)
-    seen = set(season_of(times, start_month).dropna())
-    if label not in seen:
-        label = max(seen)
+    label = default_season(tables.order_lines[OL.purchase_time], start_month)
     return season_bounds(label, start_month)[1] - pd.Timedelta(seconds=1)
 
 

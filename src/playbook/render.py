@@ -30,7 +30,7 @@ from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 from playbook.config import load_org
 from playbook.errors import PlaybookError
 from playbook.schema import OrderLines as OL
-from playbook.seasons import latest_complete_season, season_of
+from playbook.seasons import default_season
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 HIDDEN_TAGS = {"injected-parameters", "parameters", "remove-cell"}
@@ -87,9 +87,7 @@ def resolve_season(org_dir: str | Path, season: str | None) -> str:
             f"No canonical tables for '{cfg.slug}'.\nWhat to do: run 'playbook intake {cfg.org_dir}' first."
         )
     times = pd.read_parquet(path, columns=[OL.purchase_time])[OL.purchase_time]
-    label = latest_complete_season(times.max(), cfg.season_start_month)
-    seen = set(season_of(times, cfg.season_start_month).dropna())
-    return label if label in seen else max(seen)
+    return default_season(times, cfg.season_start_month)
 
 
 class _DropStderr(Preprocessor):

@@ -18,7 +18,7 @@ from playbook import charts
 from playbook.config import OrgConfig, load_org
 from playbook.errors import PlaybookError
 from playbook.schema import OrderLines as OL
-from playbook.seasons import latest_complete_season, season_bounds, season_of
+from playbook.seasons import default_season, season_bounds
 from playbook.tables import Tables, load_tables
 
 CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "AUD": "A$", "CAD": "C$", "NZD": "NZ$"}
@@ -96,10 +96,7 @@ def start(org_dir: str | Path, season: str | None = None, output_dir: str | Path
         raise PlaybookError("The organisation has no order lines after intake: nothing to report.")
     m = cfg.season_start_month
     if not season:
-        season = latest_complete_season(ol[OL.purchase_time].max(), m)
-        seen = set(season_of(ol[OL.purchase_time], m).dropna())
-        if season not in seen:  # data shorter than one full season: use the last one seen
-            season = max(seen)
+        season = default_season(ol[OL.purchase_time], m)
     start_ts, end_ts = season_bounds(season, m)
     out = Path(output_dir) if output_dir else Path.cwd()
     out.mkdir(parents=True, exist_ok=True)

@@ -96,3 +96,17 @@ def latest_complete_season(last_date: pd.Timestamp, start_month: int, grace_days
     shifted = pd.Series([last_date + pd.Timedelta(days=grace_days)])
     label = season_of(shifted, start_month).iloc[0]
     return previous_season(label, start_month)
+
+
+def default_season(times: pd.Series, start_month: int) -> str:
+    """The season a report shows by default: the latest complete one in ``times``.
+
+    When the data are shorter than one complete season, the latest season seen is used.
+    Only the first and last dates are looked at, so this is cheap on millions of rows.
+    """
+    first, last = pd.Timestamp(times.min()), pd.Timestamp(times.max())
+    label = latest_complete_season(last, start_month)
+    first_label = season_of(pd.Series([first]), start_month).iloc[0]
+    if season_start_year(label) < season_start_year(first_label):
+        return season_of(pd.Series([last]), start_month).iloc[0]
+    return label
