@@ -32,9 +32,12 @@ $(DEMO)/canonical/intake.json: $(DEMO)/org.yaml
 
 demo-data: $(STAMP) $(DEMO)/canonical/intake.json ## Generate the demo organisation and run intake
 
-demo: demo-data ## Install, generate the demo organisation and render its full report
+reports/demo/.rendered: $(DEMO)/canonical/intake.json $(wildcard notebooks/*.ipynb) $(wildcard src/playbook/*.py src/playbook/*/*.py src/playbook/defaults/*.yaml)
 	$(BIN)/playbook render $(DEMO)
-	@echo "Open reports/index.html in a browser."
+	@touch $@
+
+demo: demo-data reports/demo/.rendered ## Install, generate the demo organisation and render its full report
+	@echo "Report: reports/demo/ (open reports/index.html in a browser)"
 
 test: $(STAMP) $(DEMO)/canonical/intake.json ## Lint (ruff) then run the tests, notebooks included
 	$(BIN)/ruff check .
