@@ -9,7 +9,9 @@ import nbformat
 from playbook.render import default_notebooks_dir, list_notebooks, render_season
 
 
-def test_full_report_renders_for_a_small_generated_organisation(small_org: Path, tmp_path: Path) -> None:
+def test_full_report_renders_for_a_small_generated_organisation(
+    small_org: Path, tmp_path: Path
+) -> None:
     result = render_season(small_org, reports_root=tmp_path / "reports")
     expected = [p.name for p in list_notebooks(default_notebooks_dir())]
     assert result.notebooks == expected
@@ -24,7 +26,9 @@ def test_full_report_renders_for_a_small_generated_organisation(small_org: Path,
             for output in cell.get("outputs", []):
                 assert output.get("output_type") != "error", f"{name}: error output"
                 if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                    assert "Warning" not in output.get("text", ""), f"{name}: warning {output['text'][:200]}"
+                    assert "Warning" not in output.get("text", ""), (
+                        f"{name}: warning {output['text'][:200]}"
+                    )
 
 
 def test_ledger_reconciles_on_the_generated_organisation(small_org: Path) -> None:
