@@ -14,10 +14,11 @@ import dataclasses
 import datetime as dt
 import difflib
 import hashlib
-import hmac
 import json
+import os
 import secrets
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.errors
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from playbook import parsing, presets
 from playbook.config import OrgConfig, load_org
@@ -89,19 +92,23 @@ def pseudonymise(ids: pd.Series, salt: bytes, prefix: str = "C") -> pd.Series:
     Only the distinct ids are hashed, so the cost grows with customers, not rows.
     """
     codes, uniques = pd.factorize(ids.astype("string"), use_na_sentinel=True)
-    hashed = np.array(
-        [
-            prefix + hmac.new(salt, str(u).encode(), hashlib.sha256).hexdigest()[:16]
-            for u in uniques
-        ],
-        dtype=object,
-    )
+    # HMAC (RFC 2104) with the salt's inner and outer blocks hashed once, not per id:
+    # the same digests as hmac.new(salt, id, sha256), several times faster.
+    block = hashlib.sha256().block_size
+    key = salt if len(salt) <= block else hashlib.sha256(salt).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key)).copy
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key)).copy
+    hashed = []
+    for u in uniques.tolist():
+        i, o = inner(), outer()
+        i.update(str(u).encode())
+        o.update(i.digest())
+        hashed.append(prefix + o.hexdigest()[:16])
     if len(set(hashed)) != len(hashed):  # pragma: no cover - 64-bit collision
         raise PlaybookError("Two customer ids hashed to the same pseudonym; change the salt.")
-    out = pd.Series(pd.array([pd.NA] * len(ids), dtype="string"), index=ids.index)
-    ok = codes >= 0
-    out[ok] = hashed[codes[ok]]
-    return out
+    taken = pa.array(hashed, pa.large_string()).take(pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([taken])), index=ids.index)
 
 
 # ---------------------------------------------------------------------------
@@ -160,10 +167,13 @@ class _Source:
             raw = self._filter(raw, flt)
         self._check_columns(raw)
         lookup = {_key(c): c for c in raw.frame.columns}
-        frame = pd.DataFrame({ROW: raw.frame[ROW].to_numpy()})
+        columns: dict[str, Any] = {ROW: raw.frame[ROW].to_numpy()}
         for canon, source in self.columns.items():
-            frame[canon] = raw.frame[lookup[_key(source)]].to_numpy()
-        return raw, frame
+            col = raw.frame[lookup[_key(source)]]
+            # text stays in its Arrow array (a round trip through Python objects is slow)
+            text = isinstance(col.dtype, pd.StringDtype)
+            columns[canon] = col.array if text else col.to_numpy()
+        return raw, pd.DataFrame(columns)
 
     def _join(self, raw: RawFile) -> RawFile:
         """Add the columns of a lookup export (e.g. an order header) matched on a key."""
@@ -269,21 +279,26 @@ class _Source:
     # -- dropping -----------------------------------------------------------
     def drop(self, frame: pd.DataFrame, mask: pd.Series, reason: str, column: str | None = None):
         mask = mask.fillna(False).astype(bool)
-        if mask.any():
-            src = self.columns.get(column, column) if column else None
-            values = None
-            if column in self.raw:  # the value as the export wrote it, not as parsed
-                values = self.raw[column].reindex(frame.index[mask])
-            elif column and column in frame:
-                values = frame.loc[mask, column]
-            self.ledger.drop(self.label, frame.loc[mask, ROW], reason, column=src, values=values)
+        if not mask.any():
+            return frame  # nothing to drop: no copy of the whole table
+        src = self.columns.get(column, column) if column else None
+        values = None
+        if column in self.raw:  # the value as the export wrote it, not as parsed
+            values = self.raw[column].reindex(frame.index[mask])
+        elif column and column in frame:
+            values = frame.loc[mask, column]
+        self.ledger.drop(self.label, frame.loc[mask, ROW], reason, column=src, values=values)
         return frame.loc[~mask]
 
     # -- parsing -----------------------------------------------------------
     def parse(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Drop blank rows, parse every mapped column, drop what cannot be read."""
         mapped = [c for c in frame.columns if c != ROW]
-        all_blank = np.logical_and.reduce([parsing.blank(frame[c]).to_numpy() for c in mapped])
+        all_blank = np.ones(len(frame), dtype=bool)
+        for c in mapped:
+            all_blank &= parsing.blank(frame[c]).to_numpy()
+            if not all_blank.any():
+                break  # some column is filled on every row: no blank rows
         out = self.drop(frame, pd.Series(all_blank, index=frame.index), "blank_row")
         for canon in mapped:
             self.raw[canon] = out[canon]
@@ -362,12 +377,81 @@ class _Source:
     def dedupe(self, frame: pd.DataFrame, key: tuple[str, ...]) -> pd.DataFrame:
         """Exact repeats are ``duplicate_line``; a reused key with other values is ``duplicate_id``."""
         cols = [c for c in frame.columns if c != ROW]
-        frame = self.drop(frame, frame.duplicated(subset=cols, keep="first"), "duplicate_line")
-        if key and all(k in frame.columns for k in key):
+        keyed = bool(key) and all(k in frame.columns for k in key)
+        if keyed and not _shared_rows(frame, list(key)).any():
+            return frame  # no key value twice: no repeated rows, no reused ids
+        frame = self.drop(frame, _repeated_rows(frame, cols, key), "duplicate_line")
+        if keyed:
             frame = self.drop(
                 frame, frame.duplicated(subset=list(key), keep="first"), "duplicate_id", key[0]
             )
         return frame
+
+
+def _repeated_rows(frame: pd.DataFrame, cols: list[str], key: tuple[str, ...]) -> pd.Series:
+    """``frame.duplicated(subset=cols, keep="first")``, computed quickly on big tables.
+
+    Only rows that share every column with another row can be repeats
+    (:func:`_shared_rows`, key columns first); pandas marks the repeats among those.
+    """
+    if len(frame) < _SMALL:
+        return frame.duplicated(subset=cols, keep="first")
+    order = [c for c in key if c in cols] + [c for c in cols if c not in key]
+    out = np.zeros(len(frame), dtype=bool)
+    maybe = np.flatnonzero(_shared_rows(frame, order))
+    if len(maybe):
+        out[maybe] = frame.iloc[maybe].duplicated(subset=cols, keep="first").to_numpy()
+    return pd.Series(out, index=frame.index)
+
+
+_SMALL = 10_000  # below this many rows pandas' own duplicate search is quick enough
+
+
+def _shared_rows(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """``frame.duplicated(subset=cols, keep=False)``: rows equal to another row on ``cols``.
+
+    Column by column, and only among the rows still in question: a row that shares its
+    first column with no other row is settled after one pass (an id column usually
+    settles every row; one that only grows settles them without any hashing). Values
+    are compared through their ``pandas.factorize`` codes, so missing values equal each
+    other, as in ``duplicated``.
+    """
+    if len(frame) < _SMALL:
+        return frame.duplicated(subset=cols, keep=False).to_numpy()
+    if _strictly_increasing(frame[cols[0]]):
+        return np.zeros(len(frame), dtype=bool)  # every first value differs
+    rows = np.arange(len(frame))
+    group, span = np.zeros(len(frame), dtype=np.int64), 1
+    for c in cols:
+        col = frame[c] if len(rows) == len(frame) else frame[c].iloc[rows]
+        codes, uniques = pd.factorize(col, use_na_sentinel=False)
+        if span * max(len(uniques), 1) >= 2**62:  # renumber the groups before they overflow
+            group, found = pd.factorize(group)
+            span = len(found)
+        group, span = group * len(uniques) + codes, span * max(len(uniques), 1)
+        shared = _repeated_values(group, span)
+        rows, group = rows[shared], group[shared]
+        if len(rows) == 0:
+            break
+    out = np.zeros(len(frame), dtype=bool)
+    out[rows] = True
+    return out
+
+
+def _repeated_values(values: np.ndarray, span: int) -> np.ndarray:
+    """Whether each integer (from 0 to ``span``) occurs more than once, without hashing.
+
+    Counted directly when the range is small, else found by sorting.
+    """
+    if span <= 4 * len(values):
+        return np.bincount(values, minlength=span)[values] > 1
+    ordered = np.sort(values)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(twice) == 0:
+        return np.zeros(len(values), dtype=bool)
+    twice = np.unique(twice)
+    at = np.minimum(np.searchsorted(twice, values), len(twice) - 1)
+    return twice[at] == values
 
 
 def _key(name: object) -> str:
@@ -435,11 +519,13 @@ def _order_line_rules(
         frame, (~reversing) & (frame[OL.paid_amount] < 0), "negative_not_return", OL.paid_amount
     )
     reversing = frame[OL.status].isin(["returned", "exchanged"])
-    orphan = reversing & ~frame[OL.parent_line_id].isin(frame.loc[~reversing, OL.line_id])
+    sold = frame.loc[~reversing, OL.line_id]
+    orphan = reversing & ~parsing.isin(frame[OL.parent_line_id], sold)
     frame = src.drop(frame, orphan, "orphan_return", OL.parent_line_id)
     if performances is not None and len(performances):
         is_ticket = frame[OL.performance_id].notna()
-        unknown = is_ticket & ~frame[OL.performance_id].isin(performances["performance_id"])
+        known = parsing.isin(frame[OL.performance_id], performances["performance_id"])
+        unknown = is_ticket & ~known
         frame = src.drop(frame, unknown, "unknown_performance", OL.performance_id)
     if src.spec.get("comp_when_zero"):
         price = frame[OL.list_price].fillna(frame[OL.paid_amount])
@@ -607,7 +693,9 @@ def run_intake(
     ledger = Ledger()
     frames: dict[str, pd.DataFrame] = {}
     salt = org_salt(cfg)
-    source_ids: list[pd.Series] = []
+    # per table: the distinct source customer ids (in order of first occurrence) and
+    # each row's position among them
+    source_ids: dict[str, tuple[np.ndarray, pd.Series]] = {}
     labels = _ledger_labels(sources)
     added: dict[str, int] = {}
     skipped: dict[str, int] = {}
@@ -631,7 +719,8 @@ def run_intake(
         else:
             frame = _table_rules(src, table, frame, frames)
         if "customer_id" in frame.columns and table != "attendance":
-            source_ids.append(frame["customer_id"].dropna())
+            codes, uniques = pd.factorize(frame["customer_id"])
+            source_ids[table] = (codes, pd.Series(uniques))
         frames[table] = frame
         if src.added:
             added[src.label] = src.added
@@ -721,7 +810,7 @@ def _table_rules(
     frame = src.require(frame)
     frame = src.dedupe(frame, TABLES[table].key)
     if table == "performances" and "productions" in frames and len(frames["productions"]):
-        unknown = ~frame["production_id"].isin(frames["productions"]["production_id"])
+        unknown = ~parsing.isin(frame["production_id"], frames["productions"]["production_id"])
         frame = src.drop(frame, unknown, "unknown_production", "production_id")
     if table == "survey_responses":
         frame = src.drop(frame, (frame["nps"] < 0) | (frame["nps"] > 10), "out_of_range", "nps")
@@ -752,9 +841,9 @@ def _attendance_links(frame: pd.DataFrame, order_lines: pd.DataFrame) -> pd.Data
     """Fill a scan's customer and performance from the ticket line it names."""
     if "line_id" not in frame.columns:
         return frame
-    lines = order_lines.drop_duplicates("line_id").set_index("line_id")
+    pos = parsing.positions(frame["line_id"], order_lines["line_id"])  # first match
     for col in ("customer_id", "performance_id"):
-        linked = frame["line_id"].map(lines[col])
+        linked = _take(order_lines[col], pos, frame)  # as .map() on the deduplicated lines
         if col in frame.columns:
             frame[col] = frame[col].fillna(linked)
         else:
@@ -766,36 +855,135 @@ def _scan_at_start(frame: pd.DataFrame, performances: pd.DataFrame) -> pd.DataFr
     """A scan without a time (e.g. a checked-in flag) is timed at the performance start."""
     if "performance_id" not in frame.columns:
         return frame
-    start = performances.drop_duplicates("performance_id").set_index("performance_id")
-    at = frame["performance_id"].map(start["start_time"])
+    pos = parsing.positions(frame["performance_id"], performances["performance_id"])
+    at = _take(performances["start_time"], pos, frame)
     frame["scanned_at"] = frame["scanned_at"].fillna(at) if "scanned_at" in frame else at
     return frame
+
+
+def _sort_rows(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """``frame.sort_values(key, kind="stable").reset_index(drop=True)``, faster.
+
+    Nothing is moved when the first key already increases strictly (exports usually
+    come in id order). Otherwise each key becomes the rank of its value among the
+    distinct values (text compared by its bytes, as pandas compares Arrow strings;
+    missing values last) and the ranks are sorted with a stable ``numpy.lexsort``:
+    what pandas does, with the distinct values sorted by Arrow. Other key types are
+    left to pandas.
+    """
+    plain = all(
+        isinstance(frame[k].dtype, pd.StringDtype)
+        or pd.api.types.is_datetime64_dtype(frame[k].dtype)
+        or (isinstance(frame[k].dtype, np.dtype) and frame[k].dtype.kind in "iuf")
+        for k in key
+    )
+    if not plain or len(frame) < 2:
+        return frame.sort_values(key, kind="stable").reset_index(drop=True)
+    if _strictly_increasing(frame[key[0]]):
+        return frame.reset_index(drop=True)
+    coded = {key[0]: pd.factorize(frame[key[0]])}
+    first, distinct = _ranks(*coded[key[0]])
+    if distinct == len(frame):  # every first key differs: it alone sets the order
+        order = np.empty(len(frame), dtype=np.intp)
+        order[first] = np.arange(len(frame))
+    else:
+        later = []
+        for k in key[:0:-1]:
+            coded[k] = pd.factorize(frame[k])
+            later.append(_ranks(*coded[k])[0])
+        order = np.lexsort([*later, first])
+    return _reordered(frame, order, coded)
+
+
+def _reordered(frame: pd.DataFrame, order: np.ndarray, coded: dict[str, Any]) -> pd.DataFrame:
+    """``frame.take(order).reset_index(drop=True)``.
+
+    Text key columns with many repeats are rebuilt from their distinct values (a gather
+    from a small array), not moved value by value.
+    """
+    text = [
+        k
+        for k, (_, uniques) in coded.items()
+        if isinstance(frame[k].dtype, pd.StringDtype) and len(uniques) < len(frame) // 2
+    ]
+    out = frame.drop(columns=text).take(order).reset_index(drop=True)
+    for k in text:
+        codes, uniques = coded[k]
+        out[k] = pd.api.extensions.take(uniques.array, codes[order], allow_fill=True)
+    return out[list(frame.columns)]
+
+
+def _strictly_increasing(s: pd.Series) -> bool:
+    """Whether every value is present and larger than the one before."""
+    arr = parsing._arrow_strings(s)
+    if arr is not None:
+        if arr.null_count:
+            return False
+        return bool(pc.all(pc.less(arr[:-1], arr[1:])).as_py())
+    if s.isna().any():
+        return False
+    v = s.to_numpy()
+    return bool((v[1:] > v[:-1]).all())
+
+
+def _ranks(codes: np.ndarray, uniques: pd.Index) -> tuple[np.ndarray, int]:
+    """Dense rank of each value in sort order (missing values last), and how many ranks.
+
+    ``codes, uniques`` is the ``pandas.factorize`` of the values.
+    """
+    arr = parsing._arrow_strings(uniques)
+    if arr is not None:
+        order = pc.array_sort_indices(arr).to_numpy()
+    else:
+        order = np.argsort(np.asarray(uniques), kind="stable")
+    rank = np.empty(len(uniques) + 1, dtype=np.int64)
+    rank[order] = np.arange(len(uniques))
+    rank[-1] = len(uniques)  # code -1 (missing) takes the last rank
+    return rank[codes], len(uniques) + int((codes < 0).any())
+
+
+def _take(values: pd.Series, pos: np.ndarray, like: pd.DataFrame) -> pd.Series:
+    """``values`` at positions ``pos`` (missing where -1), indexed like ``like``.
+
+    What ``Series.map`` does with a lookup series, once the positions are known.
+    """
+    taken = pd.api.extensions.take(values.array, pos, allow_fill=True)
+    return pd.Series(taken, index=like.index, name=values.name)
 
 
 def _finish(
     cfg: OrgConfig,
     frames: dict[str, pd.DataFrame],
     salt: bytes,
-    source_ids: list[pd.Series],
+    source_ids: Mapping[str, tuple[np.ndarray, pd.Series]],
     *,
     write: bool,
 ) -> tuple[Tables, int]:
-    """Pseudonymise ids, add stub customers, validate with pandera, sort and write."""
-    all_ids = pd.concat(source_ids, ignore_index=True).drop_duplicates()
+    """Pseudonymise ids, add stub customers, validate with pandera, sort and write.
+
+    Takes the tables out of ``frames`` one by one, so each is freed once its canonical
+    copy is made (a million customers' tables need not sit in memory twice).
+    """
+    all_ids = pd.concat([u for _, u in source_ids.values()], ignore_index=True).drop_duplicates()
     id_map = pd.DataFrame(
         {
-            "customer_id": pseudonymise(all_ids, salt).to_numpy(),
-            "source_customer_id": all_ids.to_numpy(),
+            "customer_id": pseudonymise(all_ids, salt).astype("str").array,
+            "source_customer_id": all_ids.astype("str").array,
         }
     )
-    lookup = pd.Series(
-        id_map["customer_id"].to_numpy(), index=id_map["source_customer_id"].to_numpy()
-    )
+    pseudonyms = id_map["customer_id"]
     out: dict[str, pd.DataFrame] = {}
-    for table, frame in frames.items():
-        frame = frame.drop(columns=[ROW])
+    for table in list(frames):
+        frame = frames.pop(table).drop(columns=[ROW])
         if "customer_id" in frame.columns:
-            frame["customer_id"] = frame["customer_id"].map(lookup).astype("string")
+            if table in source_ids:  # look up each distinct id once
+                codes, distinct = source_ids[table]
+                found = parsing.positions(distinct, id_map["source_customer_id"])
+                pos = np.full(len(codes), -1, dtype=np.intp)
+                pos[codes >= 0] = found[codes[codes >= 0]]
+            else:
+                pos = parsing.positions(frame["customer_id"], id_map["source_customer_id"])
+            frame["customer_id"] = _take(pseudonyms, pos, frame).astype("string")
         if table == "customers" and "household_id" in frame.columns:
             frame["household_id"] = pseudonymise(frame["household_id"], salt, prefix="H")
         out[table] = frame
@@ -814,10 +1002,10 @@ def _finish(
         stubs = len(missing)
 
     tables: dict[str, pd.DataFrame] = {}
-    for table, frame in out.items():
-        canon = conform(frame, table)
+    for table in list(out):
+        canon = conform(out.pop(table), table)
         key = list(TABLES[table].key) or [c for c in canon.columns][:3]
-        canon = canon.sort_values(key, kind="stable").reset_index(drop=True)
+        canon = _sort_rows(canon, key)
         try:
             canon = pandera_schema(table).validate(canon, lazy=True)
         except pandera.errors.SchemaErrors as exc:
@@ -834,8 +1022,14 @@ def _finish(
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("*.parquet"):
             old.unlink()
-        for table, frame in tables.items():
-            frame.to_parquet(folder / f"{table}.parquet", index=False)
+        # Arrow writes Parquet outside the GIL: the tables are written side by side.
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            jobs = [
+                pool.submit(frame.to_parquet, folder / f"{table}.parquet", index=False)
+                for table, frame in tables.items()
+            ]
+            for job in jobs:
+                job.result()
         cfg.private_dir.mkdir(parents=True, exist_ok=True)
         id_map.sort_values("customer_id").reset_index(drop=True).to_parquet(
             cfg.private_dir / ID_MAP_FILE, index=False

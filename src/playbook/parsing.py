@@ -3,17 +3,41 @@
 Each parser returns the parsed values and a boolean mask of the values that were
 present but could not be read, so intake can drop those rows with a reason instead of
 silently turning them into blanks.
+
+Speed: exports repeat the same few values (statuses, prices, dates) millions of times,
+so the parsers work on the distinct values and spread the answers back; text the kit
+reads as Arrow strings is trimmed and checked with Arrow compute functions, never a
+Python loop. :func:`isin` and :func:`positions` are hash lookups for millions of ids.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import itertools
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _EMPTY = {"", "nan", "none", "null", "n/a", "na", "-"}
 _EMPTY_RE = r"(?i)(?:|nan|none|null|n/a|na|-)"
+# Every spelling of the 'empty' words in upper and lower case (what _EMPTY_RE matches).
+_EMPTY_SPELLINGS = pa.array(
+    sorted(
+        {
+            "".join(p)
+            for w in _EMPTY
+            for p in itertools.product(*[(c.lower(), c.upper()) for c in w])
+        }
+    ),
+    pa.large_string(),
+)
+# Below this many values the parsers do not bother finding the distinct ones.
+_DISTINCT_MIN_ROWS = 1_000
 # Plain amounts (the vast majority): read directly, without the general parser.
 _SIMPLE_MONEY = r"-?[£$€]?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 # Currency marks allowed around an amount; any other letters make the amount unreadable.
@@ -24,18 +48,129 @@ CURRENCY_CODES = (
 _CURRENCY = r"(?i)^(?:[£$€¥₹]|" + "|".join(CURRENCY_CODES) + r")?$"
 
 
+# ---------------------------------------------------------------------------
+# Arrow helpers
+# ---------------------------------------------------------------------------
+def _arrow_strings(s: pd.Series | pd.Index) -> pa.ChunkedArray | None:
+    """The Arrow string array behind ``s`` (None when ``s`` is not Arrow-backed text)."""
+    dtype = s.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        arr = s.array.__arrow_array__()
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            return arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
+    return None
+
+
+def _text(s: pd.Series) -> pa.ChunkedArray | None:
+    """``s`` as Arrow strings the way ``s.astype("string")`` reads it (None if not Arrow)."""
+    arr = _arrow_strings(s)
+    return arr if arr is not None else _arrow_strings(s.astype("string"))
+
+
+def _trimmed_and_empty(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """Values with surrounding whitespace removed, and where they are blank."""
+    t = pc.utf8_trim_whitespace(arr)
+    empty = pc.or_(pc.is_null(t), pc.is_in(t, value_set=_EMPTY_SPELLINGS.cast(t.type)))
+    return t, empty.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+def _string_series(arr: pa.ChunkedArray, like: pd.Series) -> pd.Series:
+    """A ``string`` series (Arrow, ``pd.NA``) with the index and name of ``like``."""
+    return pd.Series(pd.arrays.ArrowStringArray(arr), index=like.index, name=like.name)
+
+
+def positions(values: pd.Series, keys: pd.Series | pd.Index) -> np.ndarray:
+    """Position of each value's first occurrence among ``keys`` (-1 when absent).
+
+    What ``values.map()`` looks up after ``keys.drop_duplicates()``: a missing value
+    matches a missing key. An Arrow hash lookup when both are Arrow text.
+    """
+    a, k = _arrow_strings(values), _arrow_strings(keys)
+    if a is not None and k is not None:
+        if a.type != k.type:
+            k = k.cast(a.type)
+        pos = pc.index_in(a, value_set=k, skip_nulls=False)
+        return pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    index = pd.Index(keys)
+    if index.is_unique:
+        return index.get_indexer(values)
+    first = ~index.duplicated(keep="first")
+    pos = index[first].get_indexer(values)
+    return np.where(pos >= 0, np.flatnonzero(first)[pos], -1)
+
+
+def isin(values: pd.Series, members: Any) -> pd.Series:
+    """``values.isin(members)`` as a boolean series; a hash lookup for Arrow text.
+
+    (pandas' ``isin`` on Arrow strings converts every member to a Python object first,
+    which takes seconds for a million ids.)
+    """
+    a = _arrow_strings(values)
+    if a is not None and isinstance(members, pd.Series | pd.Index):
+        m = _arrow_strings(members)
+        if m is not None:
+            if m.type != a.type:
+                m = m.cast(a.type)
+            hit = pc.is_in(a, value_set=m, skip_nulls=False)
+            return pd.Series(
+                hit.to_numpy(zero_copy_only=False).astype(bool, copy=False),
+                index=values.index,
+                name=values.name,
+            )
+    return values.isin(members)
+
+
+def _per_distinct(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a value-by-value parser once per distinct text value and spread the answers.
+
+    Exports repeat values (a status word, a price, a performance time) thousands of
+    times; the result is the same as parsing every row, because each value's answer
+    depends on that value alone.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(s: pd.Series, *args: Any, **kwargs: Any) -> Any:
+        if len(s) < _DISTINCT_MIN_ROWS or _arrow_strings(s) is None:
+            return fn(s, *args, **kwargs)
+        codes, uniques = pd.factorize(s, use_na_sentinel=False)
+        if len(uniques) > len(s) // 2:
+            return fn(s, *args, **kwargs)
+        result = fn(pd.Series(uniques, name=s.name), *args, **kwargs)
+
+        def spread(r: pd.Series) -> pd.Series:
+            return pd.Series(r.array.take(codes), index=s.index, name=r.name)
+
+        if isinstance(result, tuple):
+            return tuple(spread(r) for r in result)
+        return spread(result)
+
+    return wrapper
+
+
+# ---------------------------------------------------------------------------
+# Parsers
+# ---------------------------------------------------------------------------
 def blank(s: pd.Series) -> pd.Series:
     """True where a value is missing or only whitespace (or a usual 'empty' word)."""
     if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
         return s.isna()
-    t = s.astype("string").str.strip()
-    return (t.isna() | t.str.fullmatch(_EMPTY_RE)).fillna(True).astype(bool)
+    arr = _text(s)
+    if arr is None:  # text not held by Arrow (pandas without pyarrow strings)
+        t = s.astype("string").str.strip()
+        return (t.isna() | t.str.fullmatch(_EMPTY_RE)).fillna(True).astype(bool)
+    return pd.Series(_trimmed_and_empty(arr)[1], index=s.index, name=s.name)
 
 
 def clean_text(s: pd.Series) -> pd.Series:
     """Strip whitespace; blanks become missing. Returns a ``string`` series."""
-    t = s.astype("string").str.strip()
-    return t.mask(blank(s))
+    arr = _text(s)
+    if arr is None:
+        t = s.astype("string").str.strip()
+        return t.mask(blank(s))
+    t, empty = _trimmed_and_empty(arr)
+    if empty.any():
+        t = pc.if_else(pa.chunked_array([empty]), pa.scalar(None, t.type), t)
+    return _string_series(t, s)
 
 
 def clean_id(s: pd.Series) -> pd.Series:
@@ -46,9 +181,13 @@ def clean_id(s: pd.Series) -> pd.Series:
         out = out.mask(whole, s[whole].astype("int64").astype("string"))
         return out
     t = clean_text(s)
+    arr = _arrow_strings(t)
+    if arr is not None and not pc.any(pc.ends_with(arr, ".0")).as_py():
+        return t  # nothing written like "123.0"
     return t.str.replace(r"^(\d+)\.0$", r"\1", regex=True)
 
 
+@_per_distinct
 def parse_money(
     s: pd.Series, *, decimal: str = "auto", minor_units: bool = False
 ) -> tuple[pd.Series, pd.Series]:
@@ -122,6 +261,70 @@ def _parse_money_text(s: pd.Series, t: pd.Series, decimal: str) -> tuple[pd.Seri
     return out.mask(bad), bad.astype(bool)
 
 
+# Fields of a date format that Arrow reads exactly like pandas when written in full
+# (two digits, a four-digit year from 1900 to 2099): field -> (width, pattern).
+_STRICT_FIELDS = {
+    "d": (2, r"(?:0[1-9]|[12]\d|3[01])"),
+    "m": (2, r"(?:0[1-9]|1[0-2])"),
+    "Y": (4, r"(?:19|20)\d\d"),
+    "H": (2, r"(?:[01]\d|2[0-3])"),
+    "M": (2, r"[0-5]\d"),
+    "S": (2, r"[0-5]\d"),
+}
+
+
+def _strict_format(fmt: str) -> tuple[str, int | None] | None:
+    """Regular expression of values written exactly in ``fmt``, and where the day starts.
+
+    None when the format has a field the quick path does not handle (then pandas reads
+    every value).
+    """
+    pattern, pos, day_at, i = "^", 0, None, 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == "%":
+            field = fmt[i + 1 : i + 2]
+            if field not in _STRICT_FIELDS:
+                return None
+            width, regex = _STRICT_FIELDS[field]
+            if field == "d":
+                day_at = pos
+            pattern += regex
+            pos += width
+            i += 2
+        else:
+            if not ch.isascii() or not ch.isprintable():
+                return None
+            pattern += re.escape(ch)
+            pos += 1
+            i += 1
+    return pattern + "$", day_at
+
+
+def _strict_dates(t: pd.Series, fmt: str) -> np.ndarray | None:
+    """Values written exactly in ``fmt`` read with Arrow (``NaT`` for every other value).
+
+    Arrow rolls an impossible day over into the next month (31 April becomes 1 May)
+    where pandas refuses it, so the day read back must be the day written.
+    """
+    spec = _strict_format(fmt)
+    arr = _arrow_strings(t)
+    if spec is None or arr is None or len(arr) == 0:
+        return None
+    pattern, day_at = spec
+    shaped = pc.match_substring_regex(arr, pattern)
+    parsed = pc.strptime(arr, format=fmt, unit="ns", error_is_null=True)
+    ok = pc.and_kleene(shaped, pc.is_valid(parsed))
+    if day_at is not None:
+        digits = pc.if_else(ok, pc.utf8_slice_codeunits(arr, day_at, day_at + 2), None)
+        written = pc.cast(digits, pa.int64())
+        ok = pc.and_kleene(ok, pc.equal(pc.day(parsed), written))
+    ok = ok.fill_null(False)
+    values = pc.if_else(ok, parsed, pa.scalar(None, parsed.type))
+    return values.to_numpy(zero_copy_only=False).astype("datetime64[ns]", copy=False)
+
+
+@_per_distinct
 def parse_dates(
     s: pd.Series, *, fmt: str | None = None, dayfirst: bool = True
 ) -> tuple[pd.Series, pd.Series]:
@@ -146,6 +349,11 @@ def parse_dates(
     t = s.astype("string").str.strip().mask(empty)
     out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
     todo = ~empty
+    quick = _strict_dates(t, fmt) if fmt else None
+    if quick is not None:  # values written exactly in the format: read by Arrow
+        hit = ~np.isnat(quick)
+        out[hit] = quick[hit]
+        todo = todo & ~hit
     attempts: list[dict] = []
     if fmt:
         attempts.append({"format": fmt})
@@ -165,6 +373,7 @@ def parse_dates(
     return out, bad.astype(bool)
 
 
+@_per_distinct
 def parse_int(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Parse whole numbers (``3``, ``3.0``, `` 3 ``); anything else is bad."""
     empty = blank(s)
@@ -177,6 +386,7 @@ def parse_int(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     return out, bad.astype(bool)
 
 
+@_per_distinct
 def parse_float(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Parse decimal numbers (a decimal comma is accepted)."""
     empty = blank(s)
@@ -191,6 +401,7 @@ _TRUE = {"y", "yes", "true", "t", "1", "1.0"}
 _FALSE = {"n", "no", "false", "f", "0", "0.0"}
 
 
+@_per_distinct
 def map_values(
     s: pd.Series, mapping: Mapping[str, object] | None, *, kind: str = "cat"
 ) -> tuple[pd.Series, pd.Series]:
@@ -230,6 +441,16 @@ def map_values(
     return mapped.astype("string"), unknown.astype(bool)
 
 
+def _first_word(t: pd.Series) -> pd.Series:
+    """``t.str.split(" ").str[0]`` computed by Arrow (pandas splits text in Python)."""
+    arr = _arrow_strings(t)
+    if arr is None:
+        return t.str.split(" ").str[0]
+    first = pc.list_element(pc.split_pattern(arr, pattern=" "), 0)
+    return _string_series(first, t)
+
+
+@_per_distinct
 def postcode_district(s: pd.Series, mode: str = "uk") -> pd.Series:
     """Keep only the district (outward code) of a postcode.
 
@@ -244,7 +465,7 @@ def postcode_district(s: pd.Series, mode: str = "uk") -> pd.Series:
         return t.str.replace(r"\s+", "", regex=True).str.slice(0, 3)
     compact = t.str.replace(r"\s+", " ", regex=True)
     has_space = compact.str.contains(" ", regex=False).fillna(False)
-    out = compact.str.split(" ").str[0]
+    out = _first_word(compact)
     nospace = compact.str.slice(0, -3)
     out = out.where(has_space, nospace.where(compact.str.len() > 4, compact))
     return out.mask(out == "").astype("string")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ from playbook.errors import IntakeError
 ROW = "_row"  # spreadsheet row number of each record (header row is its own number)
 _DELIMITERS = [",", ";", "\t", "|"]
 _HEADER_SCAN = 30
+_BLANK_LINE = re.compile(rb"\n\r?\n")  # an empty line inside the file
 
 
 @dataclass(frozen=True)
@@ -40,16 +41,23 @@ def detect_encoding(data: bytes) -> str:
         return "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    try:
-        data.decode("utf-8")
+    if _decodes(data, "utf-8"):
         return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        data.decode("cp1252")
+    if _decodes(data, "cp1252"):
         return "cp1252"
+    return "latin-1"
+
+
+def _decodes(data: bytes, encoding: str, chunk: int = 1 << 24) -> bool:
+    """Whether ``data.decode(encoding)`` succeeds, checked piece by piece (little memory)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        for start in range(0, len(data), chunk):
+            decoder.decode(data[start : start + chunk])
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        return "latin-1"
+        return False
+    return True
 
 
 def _norm(name: object) -> str:
@@ -171,7 +179,8 @@ def _read_csv(
         hdr = 0 if found is None else found
     # Lines before the header (a title block) are skipped by physical line count.
     skip = hdr
-    blank_lines = b"\n\n" in data or b"\n\r\n" in data
+    blank_lines = _BLANK_LINE.search(data) is not None
+    del data  # the parser reads the file itself: the bytes need not stay in memory
     kwargs = dict(
         sep=delim,
         header=0,
@@ -183,9 +192,9 @@ def _read_csv(
     )
     try:
         if not blank_lines and len(delim) == 1 and enc in ("utf-8", "utf-8-sig"):
-            frame = pd.read_csv(io.BytesIO(data), engine="pyarrow", **kwargs)
+            frame = pd.read_csv(path, engine="pyarrow", **kwargs)
         else:
-            frame = pd.read_csv(io.BytesIO(data), engine="c", skip_blank_lines=False, **kwargs)
+            frame = pd.read_csv(path, engine="c", skip_blank_lines=False, **kwargs)
     except pd.errors.EmptyDataError:
         raise IntakeError(
             label, "the file has no header row", "export the report again with column headings."

@@ -10,6 +10,7 @@ import pandas as pd
 
 from playbook.config import OrgConfig, load_org
 from playbook.errors import PlaybookError
+from playbook.parsing import isin
 from playbook.schema import TABLE_NAMES, empty_table
 from playbook.schema import OrderLines as OL
 
@@ -101,7 +102,7 @@ def effective_tickets(order_lines: pd.DataFrame) -> pd.DataFrame:
     keep = (
         (ol[OL.item_type] == "ticket")
         & (ol[OL.status] == "active")
-        & ~ol[OL.line_id].isin(reversed_ids.dropna())
+        & ~isin(ol[OL.line_id], reversed_ids.dropna())
     )
     return ol.loc[keep]
 
