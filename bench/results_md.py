@@ -17,13 +17,13 @@ def _size_table(entry: dict[str, Any], labels: dict[str, str]) -> list[str]:
     baseline_of = {c["baseline_stage"]: c for c in entry.get("comparisons", [])}
     kit_of = {c["kit_stage"]: c for c in entry.get("comparisons", [])}
     lines = [
-        "| stage | wall s | CPU s | peak MiB | speed-up vs baseline | target | met |",
-        "|---|--:|--:|--:|--:|--:|:-:|",
+        "| stage | wall s | CPU s | peak MiB | all processes MiB | speed-up vs baseline | target | met |",
+        "|---|--:|--:|--:|--:|--:|--:|:-:|",
     ]
     for name, res in entry["stages"].items():
         label = labels.get(name, name)
         if res["status"] != "ok":
-            lines.append(f"| {label} | {res['status']} | | | | | |")
+            lines.append(f"| {label} | {res['status']} | | | | | | |")
             continue
         c = kit_of.get(name)
         speed, target, met = "", "", ""
@@ -40,7 +40,8 @@ def _size_table(entry: dict[str, Any], labels: dict[str, str]) -> list[str]:
             )
         lines.append(
             f"| {label} | {wall} | {_num(res.get('cpu_seconds'))} | "
-            f"{_num(res.get('peak_rss_mib'), '{:,.0f}')} | {speed} | {target} | {met} |"
+            f"{_num(res.get('peak_rss_mib'), '{:,.0f}')} | "
+            f"{_num(res.get('tree_peak_rss_mib'), '{:,.0f}')} | {speed} | {target} | {met} |"
         )
     return lines
 
@@ -60,8 +61,10 @@ def write_markdown(results: dict[str, Any]) -> str:
         f"numpy {m.get('numpy')}, pyarrow {m.get('pyarrow')}. Load average at start: "
         + ", ".join(f"{x:.1f}" for x in results.get("load_at_start", []))
         + ". Every stage ran in its own process; *wall s* is the stage's work without "
-        "loading its inputs, *peak MiB* the process's peak resident memory (inputs "
-        "included). Baselines ran right after the stage they are compared with.",
+        "loading its inputs, *peak MiB* the largest process's peak resident memory "
+        "(inputs included), *all processes MiB* the most the stage's processes held "
+        "together (sampled every 0.25 s; the render runs notebooks side by side). "
+        "Baselines ran right after the stage they are compared with.",
     ]
     for entry in results.get("sizes", []):
         n = entry["customers"]
@@ -102,8 +105,15 @@ def write_markdown(results: dict[str, Any]) -> str:
                 + (f"; skipped: {'; '.join(pt['skipped'])}" if pt["skipped"] else "")
             )
             parts = entry["stages"]["pipeline"].get("parts", {})
+            peaks = entry["stages"]["pipeline"].get("peak_after_mib", {})
             if parts:
-                notes.append("  - steps: " + ", ".join(f"{k} {v:,.1f} s" for k, v in parts.items()))
+                notes.append(
+                    "  - steps (seconds; the process's peak memory once the step is done): "
+                    + ", ".join(
+                        f"{k} {v:,.1f} s" + (f" ({peaks[k] / 1024:.1f} GiB)" if k in peaks else "")
+                        for k, v in parts.items()
+                    )
+                )
         if notes:
             out += [""] + notes
     sc = results.get("scaling") or {}

@@ -133,6 +133,40 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def tree_rss_kib(root: int) -> int:
+    """Resident memory of a process and all its descendants now (KiB, from ``/proc``).
+
+    Sampled while a stage runs, it catches processes that run side by side (the
+    render's notebook kernels), which ``ru_maxrss`` (one process at a time) cannot.
+    """
+    children: dict[int, list[int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return 0
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(name))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    break
+        except OSError:
+            continue
+    return total
+
+
 def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -191,7 +225,10 @@ def run_stage(
         name=f"bench-{name}",
     )
     proc.start()
-    proc.join(timeout)
+    tree_peak = 0
+    while proc.is_alive() and not (timeout and time.perf_counter() - t0 > timeout):
+        tree_peak = max(tree_peak, tree_rss_kib(proc.pid))  # e.g. notebooks side by side
+        proc.join(0.25)
     timed_out = proc.is_alive()
     if timed_out:
         proc.kill()
@@ -209,6 +246,7 @@ def run_stage(
         out.pop("peak_rss_mib", None)
     else:
         out["process_seconds"] = round(wall, 3)
+        out["tree_peak_rss_mib"] = round(max(tree_peak / 1024, out.get("peak_rss_mib", 0)), 1)
     out.update(load_before=load_before, load_after=_load(), label=STAGES[name].label)
     return out
 

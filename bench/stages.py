@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import resource
 import sys
 import time
 import traceback
@@ -41,6 +42,7 @@ class Clock:
     parts: dict[str, float] = field(default_factory=dict)
     load_seconds: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    peak_after: dict[str, float] = field(default_factory=dict)  # MiB, peak so far per part
 
     @contextmanager
     def load(self) -> Iterator[None]:
@@ -59,6 +61,8 @@ class Clock:
             yield
         finally:
             self.parts[part] = self.parts.get(part, 0.0) + time.perf_counter() - t
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+            self.peak_after[part] = round(peak, 1)
 
 
 @dataclass(frozen=True)
@@ -523,6 +527,7 @@ def run_child(name: str, org: Path, scratch: Path, opts: dict[str, Any]) -> dict
         "seconds": sum(clock.parts.values()),
         "parts": clock.parts,
         "load_seconds": clock.load_seconds,
+        "peak_after_mib": clock.peak_after,
         "info": clock.info,
     }
 
@@ -536,7 +541,6 @@ def child_main(
     waited for, such as a notebook kernel, when larger); CPU time includes both.
     """
     import os
-    import resource
 
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)

@@ -68,6 +68,7 @@ def test_every_stage_has_time_and_memory(results: dict) -> None:
         if res["status"] == "ok":
             assert res["seconds"] >= 0 and res["cpu_seconds"] > 0, name
             assert res["peak_rss_mib"] > 50, name  # a Python process with pandas loaded
+            assert res["tree_peak_rss_mib"] >= res["peak_rss_mib"], name
         else:
             assert "seconds" not in res and "peak_rss_mib" not in res, name
             assert res["reason"], name
@@ -103,4 +104,6 @@ def test_pipeline_target_recorded(results: dict) -> None:
     target = entry["pipeline_target"]
     assert target is not None and target["judged"] is False  # judged at 1M customers
     assert target["seconds"] > 0 and target["peak_rss_gib"] > 0
+    pipeline = entry["stages"]["pipeline"]
+    assert set(pipeline["peak_after_mib"]) == set(pipeline["parts"])  # memory step by step
     assert results["machine"]["cpus"] and results["machine"]["pandas"]
