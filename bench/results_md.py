@@ -119,17 +119,24 @@ def write_markdown(results: dict[str, Any]) -> str:
     sc = results.get("scaling") or {}
     if sc:
         a, b = sc["from_customers"], sc["to_customers"]
+        sizes = sc.get("sizes", [a, b])
+        heads = " | ".join(f"s at {n:,}" for n in sizes)
+        steps = " | ".join(f"× {x:,}→{y:,}" for x, y in zip(sizes[:-1], sizes[1:], strict=True))
         out += [
             "",
             f"## Growth from {a:,} to {b:,} customers ({b / a:,.0f}× the customers)",
             "",
-            "| stage | time × | exponent (1 = linear) | peak memory × |",
-            "|---|--:|--:|--:|",
+            "Linear growth is ×10 per step and an exponent of 1.",
+            "",
+            f"| stage | {heads} | {steps} | exponent | peak memory × |",
+            "|---|" + "--:|" * (2 * len(sizes) + 1),
         ]
         for name, g in sc.items():
             if isinstance(g, dict):
+                secs = " | ".join(f"{x:,.2f}" for x in g.get("seconds", []))
+                grow = " | ".join(f"{x:,.1f}" for x in g.get("step_growth", []))
                 out.append(
-                    f"| {labels.get(name, name)} | {g['time_growth']:,.1f} | "
+                    f"| {labels.get(name, name)} | {secs} | {grow} | "
                     f"{_num(g['exponent'], '{:.2f}')} | {g['memory_growth']:,.1f} |"
                 )
     demo = results.get("demo")
