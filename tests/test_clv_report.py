@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from playbook import clv, clv_report, sbg
-from playbook.errors import PlaybookError
+from playbook.errors import NotEnoughData, PlaybookError
 
 REGULAR = [1000, 631, 468, 382, 326, 289, 262, 241]
 
@@ -75,8 +75,27 @@ def test_window_splits_two_thirds_when_history_before_the_season_is_short():
 
 
 def test_window_refuses_a_single_day():
-    with pytest.raises(PlaybookError, match="too little"):
+    with pytest.raises(NotEnoughData, match="too little"):  # thin data, not a mistake
         clv_report.calibration_window("2025-09-01", "2025-09-01", "2025-09-01", "2026-09-01")
+
+
+def test_nobody_came_back_is_not_enough_data_rather_than_an_error():
+    # Three customers, one purchase day each: nothing for a repeat-purchase model to learn.
+    lines = pd.DataFrame(
+        {
+            "line_id": ["L1", "L2", "L3"],
+            "customer_id": ["C1", "C2", "C3"],
+            "purchase_time": pd.to_datetime(["2024-01-05", "2024-03-01", "2024-06-01"]),
+            "item_type": "ticket",
+            "status": "active",
+            "parent_line_id": pd.Series([None] * 3, dtype="string"),
+            "paid_amount": [20.0, 30.0, 25.0],
+            "is_comp": False,
+        }
+    )
+    with pytest.raises(NotEnoughData, match="came back to buy again") as err:
+        clv.fit_clv(lines, "2024-04-30", observation_end="2024-08-31")
+    assert isinstance(err.value, PlaybookError)  # callers catching PlaybookError still do
 
 
 # ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from playbook.render import RenderError, default_notebooks_dir, render_season
 TODAY = "2025-01-01"
 
 
-def _notebooks(tmp_path: Path, failing: bool = False) -> Path:
+def _notebooks(tmp_path: Path, failing: bool = False, thin: bool = False) -> Path:
     """A copy of the data-audit notebook, plus a notebook that fails when asked to."""
     folder = tmp_path / "notebooks"
     folder.mkdir(parents=True)
@@ -38,6 +38,14 @@ def _notebooks(tmp_path: Path, failing: bool = False) -> Path:
         nbformat.v4.new_code_cell("print('second page ran')"),
         nbformat.v4.new_code_cell("raise ValueError('planted failure')" if failing else "1 + 1"),
     ]
+    if thin:
+        nb.cells.append(
+            nbformat.v4.new_code_cell(
+                "from playbook.errors import NotEnoughData\n"
+                "raise NotEnoughData('Nobody has come back <yet>.\\n"
+                "What to do: render again after next season.')"
+            )
+        )
     nbformat.write(nb, folder / "05_second.ipynb")
     return folder
 
@@ -104,6 +112,22 @@ def test_failure_keeps_the_old_report_and_the_partial_notebook(org: Path, tmp_pa
     assert (good.output_dir / "marker.txt").exists()  # the previous report is untouched
     partial = nbformat.read(exc.kept, as_version=4)
     assert any("second page ran" in str(c.get("outputs")) for c in partial.cells)
+
+
+def test_thin_data_leave_a_note_page_not_a_failed_report(org: Path, tmp_path: Path) -> None:
+    result = render_season(
+        org, reports_root=tmp_path / "r", notebooks_dir=_notebooks(tmp_path, thin=True)
+    )
+    assert result.notebooks == ["00_data_audit.ipynb", "05_second.ipynb"]
+    assert result.not_available == {"05_second.ipynb": "Nobody has come back <yet>."}
+    page = (result.output_dir / "05_second.html").read_text()
+    assert "Second page" in page and "Not available for this season" in page
+    assert "Nobody has come back &lt;yet&gt;." in page  # escaped
+    assert "render again after next season" in page and "Traceback" not in page
+    index = (result.output_dir / "index.html").read_text()
+    assert "Second page (not available: not enough data yet)" in index
+    assert (result.output_dir / "00_data_audit.html").exists()  # the rest is there
+    assert not (tmp_path / "r" / "tiny" / "2024-25.failed").exists()
 
 
 def test_cli_render_prints_where_the_report_is(org: Path, tmp_path: Path, capsys) -> None:

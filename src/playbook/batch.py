@@ -65,11 +65,14 @@ def run_job(job: Job) -> JobResult:
             only=job.only,
             jobs=1,  # organisations already run in parallel
         )
+        thin = result.not_available  # rendered with a note page in their place
         return JobResult(
             result.org,
             result.season,
             "ok",
             time.perf_counter() - t0,
+            notebook=", ".join(thin),
+            error="; ".join(f"not enough data yet: {_first_line(r)}" for r in thin.values()),
             report=str(result.output_dir / "index.html"),
         )
     except RenderError as exc:

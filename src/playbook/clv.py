@@ -1177,9 +1177,9 @@ def fit_clv(
         try:
             models[name] = make_model(name, **kwargs).fit(calib)
         except PlaybookError as exc:
+            if name == s.model:
+                raise  # NotEnoughData when the data are too thin: the report says so
             failed[name] = str(exc)
-    if s.model in failed:
-        raise PlaybookError(failed[s.model])
     holdout = compare_holdout(models, calib)
     summary = summarise_transactions(
         lines,

@@ -47,7 +47,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln
 
-from playbook.errors import PlaybookError
+from playbook.errors import NotEnoughData, PlaybookError
 
 with warnings.catch_warnings():
     # lifetimes sets pandas' chained_assignment option on import, which pandas 3 deprecates;
@@ -149,7 +149,7 @@ def check_summary(summary: pd.DataFrame, columns: Sequence[str], model: str) -> 
         )
     data = summary[list(columns)].astype("float64")
     if len(data) == 0:
-        raise PlaybookError(
+        raise NotEnoughData(
             f"The customer summary for the {model} model is empty.\n"
             "What to do: check the dates: the calibration period must hold purchases."
         )
@@ -381,7 +381,7 @@ class CLVModel:
                 break
             failures.append(f"with penalizer {pen:g}: {att.why}")
         if chosen is None:
-            raise PlaybookError(
+            raise NotEnoughData(
                 f"The {self.label} model could not be fitted to these {n_customers:,} customers "
                 f"({'; '.join(failures)}).\n"
                 "What to do: check the summary (enough repeat buyers? a calibration period "
@@ -490,10 +490,11 @@ class TransactionModel(CLVModel):
     def _select(self, summary: pd.DataFrame) -> pd.DataFrame:
         data = check_summary(summary, self.columns, self.label)
         if (data[FREQUENCY] == 0).all():
-            raise PlaybookError(
-                f"No customer in the summary made a repeat purchase, so the {self.label} "
-                "model has nothing to learn from.\n"
-                "What to do: use a longer calibration period (a later calibration end)."
+            raise NotEnoughData(
+                f"No customer in the learning period came back to buy again, so the "
+                f"{self.label} model has nothing to learn from.\n"
+                "What to do: report on a later season, once some customers have returned "
+                "(or, fitting by hand, choose a later calibration end)."
             )
         if float(data[T_COL].max()) <= 0:
             raise PlaybookError(

@@ -36,7 +36,7 @@ from matplotlib.ticker import PercentFormatter
 
 from playbook import charts, clv, sbg
 from playbook.clv_models import MODELS, TransactionModel, make_model
-from playbook.errors import PlaybookError
+from playbook.errors import NotEnoughData, PlaybookError
 from playbook.privacy import OTHER, suppress_small_groups
 from playbook.report import CURRENCY_SYMBOLS, Context, format_money, missing_note
 
@@ -151,7 +151,7 @@ def calibration_window(
     obs = min(season_last, last)
     span = (obs - first).days
     if span < 2:
-        raise PlaybookError(
+        raise NotEnoughData(
             f"Purchases up to the season's end span only {max(span, 0) + 1} day(s) "
             f"({first.date()} to {obs.date()}): too little to learn from and check against.\n"
             "What to do: report on a later season, or add older sales exports."

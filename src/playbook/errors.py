@@ -11,6 +11,15 @@ class PlaybookError(Exception):
     """A problem with the user's data or settings that the user can fix."""
 
 
+class NotEnoughData(PlaybookError):
+    """The data are sound but too thin for an analysis (nothing to fix, only to wait for).
+
+    For example: no customer has come back yet, so no lifetime-value model can learn.
+    A report renders without the notebook that raised it and says why, instead of
+    failing as a whole.
+    """
+
+
 class ConfigError(PlaybookError):
     """``org.yaml`` (merged with the package defaults) is not valid."""
 

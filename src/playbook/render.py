@@ -7,6 +7,10 @@ warnings) and an ``index.html`` are written to a temporary folder beside the tar
 moved into ``reports/<org>/<season>/`` only when everything succeeded, so a reader never
 sees half a report. A failed run keeps its partly executed notebooks in
 ``reports/<org>/<season>.failed/`` for debugging.
+
+A notebook that stops with :class:`playbook.errors.NotEnoughData` (sound data, too thin
+for that analysis: e.g. nobody has come back yet, so lifetime value cannot be modelled)
+does not fail the report: its page says in plain words why it is not available.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 
 from playbook.config import load_org
-from playbook.errors import PlaybookError
+from playbook.errors import NotEnoughData, PlaybookError
 from playbook.schema import OrderLines as OL
 from playbook.seasons import default_season
 
@@ -61,6 +65,8 @@ class RenderResult:
     output_dir: Path
     notebooks: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    not_available: dict[str, str] = field(default_factory=dict)
+    """Notebooks the data cannot support yet (:class:`NotEnoughData`), with the reason."""
 
 
 def default_notebooks_dir() -> Path:
@@ -232,7 +238,10 @@ def render_season(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return RenderResult(cfg.slug, season, final, [p[0] for p in pages], time.perf_counter() - t0)
+    thin = {o["name"]: o["not_available"] for o in outcomes if "not_available" in o}
+    return RenderResult(
+        cfg.slug, season, final, [p[0] for p in pages], time.perf_counter() - t0, thin
+    )
 
 
 def _run_notebook(nb: str, out_nb: str, params: dict, cwd: str, kernel_name: str) -> dict:
@@ -252,6 +261,8 @@ def _run_notebook(nb: str, out_nb: str, params: dict, cwd: str, kernel_name: str
             log_output=False,
         )
     except PapermillExecutionError as exc:
+        if exc.ename == NotEnoughData.__name__:
+            return _not_available(Path(nb), Path(out_nb), exc.evalue)
         return {
             "ok": False,
             "name": name,
@@ -261,6 +272,30 @@ def _run_notebook(nb: str, out_nb: str, params: dict, cwd: str, kernel_name: str
     html_name = Path(nb).with_suffix(".html").name
     title = notebook_to_html(Path(out_nb), Path(out_nb).with_name(html_name))
     return {"ok": True, "name": name, "html": html_name, "title": title}
+
+
+def _not_available(nb: Path, out_nb: Path, reason: str) -> dict:
+    """A short page in place of a notebook whose analysis the data cannot support yet."""
+    title = notebook_title(nbformat.read(nb, as_version=4)) or nb.stem
+    first, _, rest = str(reason).partition("\nWhat to do:")
+    advice = f"<p><b>What to do:</b> {html.escape(rest.strip())}</p>" if rest.strip() else ""
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{_INDEX_CSS}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p class='sub'>Not available for this season</p>"
+        "<div class='headline'><p>The data are sound, but there is not enough of them yet "
+        f"for this part of the report:</p><p>{html.escape(first.strip())}</p>{advice}</div>"
+        "</body></html>\n"
+    )
+    html_name = nb.with_suffix(".html").name
+    out_nb.with_name(html_name).write_text(page, encoding="utf-8")
+    return {
+        "ok": True,
+        "name": nb.name,
+        "html": html_name,
+        "title": f"{title} (not available: not enough data yet)",
+        "not_available": first.strip(),
+    }
 
 
 def _replace(tmp: Path, final: Path) -> None:

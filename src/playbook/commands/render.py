@@ -35,4 +35,6 @@ def run(args: argparse.Namespace) -> int:
     write_reports_index(args.reports)
     print(f"Report for {result.org}, season {result.season}: {result.output_dir / 'index.html'}")
     print(f"{len(result.notebooks)} notebooks in {result.seconds:.0f} s")
+    for name, reason in result.not_available.items():
+        print(f"  not available (not enough data yet): {name}: {reason.splitlines()[0]}")
     return 0
