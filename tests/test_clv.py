@@ -427,7 +427,7 @@ def test_hopeless_fit_raises_instead_of_returning_nonsense() -> None:
 def test_model_input_errors() -> None:
     with pytest.raises(PlaybookError, match="needs the column"):
         clv.BGNBD().fit(pd.DataFrame({"frequency": [1.0]}))
-    with pytest.raises(PlaybookError, match="No customer in the summary made a repeat"):
+    with pytest.raises(PlaybookError, match="No customer in the learning period came back"):
         clv.BGNBD().fit(pd.DataFrame({"frequency": [0.0], "recency": [0.0], "T": [5.0]}))
     with pytest.raises(PlaybookError, match="comes after the end"):
         clv.BGNBD().fit(pd.DataFrame({"frequency": [1.0], "recency": [6.0], "T": [5.0]}))
@@ -621,3 +621,19 @@ def test_cli_user_error(cdnow_org: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert code == 2
     err = capsys.readouterr().err
     assert "leaves no later purchases" in err and "What to do" in err
+
+
+def test_bgnbd_expected_purchases_curve_is_lifetimes_bit_for_bit(
+    cdnow: pd.DataFrame, cdnow_bgnbd: clv.BGNBD, simulated: pd.DataFrame
+) -> None:
+    # The curve computes the hypergeometric term once per distinct (frequency, T) pair;
+    # every value must still be exactly what lifetimes gives customer by customer.
+    ts = [4.345, 13.0, 52.18, 156.5]
+    for model, data in ((cdnow_bgnbd, cdnow), (clv.BGNBD().fit(simulated), simulated)):
+        curve = model.expected_purchases_curve(ts, data)
+        assert curve.shape == (len(data), len(ts))
+        x, r, T = (data[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+        for j, t in enumerate(ts):
+            ref = model.fitter_.conditional_expected_number_of_purchases_up_to_time(t, x, r, T)
+            np.testing.assert_array_equal(curve[:, j], ref)
+    assert cdnow_bgnbd.expected_purchases_curve(ts, cdnow.iloc[:0]).shape == (0, 4)

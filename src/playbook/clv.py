@@ -735,8 +735,7 @@ def predict_clv(
     rows, inverse = _unique_rows(summary, (FREQUENCY, RECENCY, T_COL))
     months = np.arange(0, horizon_months + 1)
     cum = np.zeros((len(rows), len(months)))
-    for i, m in enumerate(months[1:], start=1):
-        cum[:, i] = model.expected_purchases(m * units_per_month, rows)
+    cum[:, 1:] = model.expected_purchases_curve(months[1:] * units_per_month, rows)
     step = np.diff(cum, axis=1)
     discount = (1.0 + annual_discount_rate) ** (-months[1:] / 12.0)
     per_row_discounted = step @ discount
