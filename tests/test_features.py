@@ -285,3 +285,20 @@ def test_mode_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(features, "_MODE_TABLE_MAX", 0)
     np.testing.assert_array_equal(features._mode(cust, val, 60, w), table)
     assert (table[50:] == -1).all()  # customers without values have no mode
+
+
+def test_feature_arrays_match_the_frame(org: Tables) -> None:
+    prep = features.prepare(org)
+    f = features.build_features(prep, AS_OF)
+    arrays, population = features.feature_arrays(prep, AS_OF, features.LADDER_INPUTS)
+    assert set(arrays) == set(features.LADDER_INPUTS)  # only what was asked for
+    rows = np.flatnonzero(population)
+    assert list(prep.ids[rows]) == list(f.index)
+    for col in features.LADDER_INPUTS:
+        want = f[col].to_numpy()
+        got = arrays[col][rows]
+        if col == FC.last_visit:
+            got = got.view("datetime64[ns]")
+        np.testing.assert_array_equal(got.astype(want.dtype), want)
+    with pytest.raises(ValueError, match="Unknown feature columns: nope"):
+        features.feature_arrays(prep, AS_OF, ["nope"])

@@ -471,3 +471,27 @@ def test_notebook_degrades_without_optional_tables(tmp_path: Path) -> None:
     page = _assert_clean(result.output_dir)
     assert "Not available here" in page  # report.missing_note for absent tables
     shutil.rmtree(tmp_path / "reports", ignore_errors=True)
+
+
+def test_tickets_without_a_performance_are_visits_of_their_order() -> None:
+    lines = [
+        line("n1", "walkin", "2024-03-01 10:00", order="OX", qty=2),
+        line("n2", "walkin", "2024-03-01 10:05", order="OX"),
+        line("n3", "walkin", "2024-05-01 10:00", order="OY"),
+        line("n4", "member", "2024-04-01 10:00", "P3", order="OZ"),
+    ]
+    t = make_tables(productions=PRODUCTIONS, performances=PERFORMANCES, order_lines=lines)
+    j = journey.build_journey(t, as_of=AS_OF).set_index(["customer_id", "visit_no"])
+    assert j.loc[("walkin", 1), "visit_id"] == "order OX"
+    assert j.loc[("walkin", 1), "party_size"] == 3
+    assert j.loc[("walkin", 2), "visit_id"] == "order OY"
+    assert pd.isna(j.loc[("walkin", 2), "performance_id"])
+    assert j.loc[("member", 1), "visit_id"] == "P3"
+
+
+def test_transition_matrix_reads_tiers_as_text_too() -> None:
+    as_text = HISTORY.astype({"tier": "string"})
+    pd.testing.assert_frame_equal(
+        journey.transition_matrix(as_text, "2023-24", "2024-25"),
+        journey.transition_matrix(HISTORY, "2023-24", "2024-25"),
+    )

@@ -186,3 +186,23 @@ def test_summary_masks_small_tiers() -> None:
     assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
     texts = " ".join(t.get_text() for t in ax.texts)
     assert "hidden" in texts and "12 customers" in texts
+
+
+def test_tier_history_agrees_with_assign_tiers_at_each_season_end() -> None:
+    lines = [
+        *visits("old", "2022-10-01", "2023-03-01"),
+        *visits("new", "2024-10-01"),
+        *visits("steady", "2022-10-01", "2023-10-01", "2024-10-01", "2025-02-01"),
+        line("sub", "new", "2025-01-01", item_type="subscription", paid=120.0),
+    ]
+    t = make_tables(order_lines=lines)
+    h = tiers.tier_history(t, seasons=["2021-22", "2023-24", "2024-25"])
+    assert h["customer_id"].dtype == "string" and h["season"].dtype == "string"
+    assert h["tier"].dtype == tiers.tier_dtype()
+    assert list(h["season"].unique()) == ["2023-24", "2024-25"]  # nobody yet in 2021-22
+    for label in ("2023-24", "2024-25"):
+        as_of = tiers.season_end(label, 9)
+        expected = tiers.assign_tiers(features.build_features(t, as_of), as_of=as_of)
+        got = h.loc[h["season"] == label]
+        assert list(got["customer_id"]) == list(expected.index)
+        assert list(got["tier"]) == list(expected)

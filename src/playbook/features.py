@@ -25,7 +25,7 @@ rate of a customer who was never emailed).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,7 +201,7 @@ class PreparedLines:
     surveys: dict[str, np.ndarray]
     artforms: pd.Index
     bands: pd.Index
-    segment: np.ndarray  # external segment code per customer (object, None if unknown)
+    segment: pd.api.extensions.ExtensionArray  # external segment code (string, NA if unknown)
     excluded: np.ndarray  # bool per customer: anonymised
     start_month: int
     options: dict[str, Any]
@@ -235,17 +235,28 @@ def _season_year(ns: np.ndarray, start_month: int) -> np.ndarray:
     return years - (months < start_month)
 
 
-def _flag_from_pattern(values: pd.Series, pattern: str) -> np.ndarray:
-    """Regex flag evaluated on the distinct values only (fast on millions of rows)."""
-    codes, uniques = pd.factorize(values)
+def _flag_codes(codes: np.ndarray, uniques: Any, pattern: str) -> np.ndarray:
+    """Regex flag of factorised values, evaluated on the distinct values only."""
     if not pattern or len(uniques) == 0:
-        return np.zeros(len(values), dtype=bool)
+        return np.zeros(len(codes), dtype=bool)
     hits = pd.Series(uniques, dtype="string").str.contains(pattern, case=False, regex=True)
     hits = hits.fillna(False).to_numpy(dtype=bool)
-    out = np.zeros(len(values), dtype=bool)
+    out = np.zeros(len(codes), dtype=bool)
     ok = codes >= 0
     out[ok] = hits[codes[ok]]
     return out
+
+
+def _compact(codes: np.ndarray) -> np.ndarray:
+    """Integer codes in the smallest signed dtype that holds them (less memory per row)."""
+    if len(codes) == 0:
+        return codes
+    lo, hi = int(codes.min()), int(codes.max())
+    for dtype in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return codes.astype(dtype)
+    return codes.astype(np.int64)
 
 
 def prepare(tables: Tables, cfg: OrgConfig | None = None) -> PreparedLines:
@@ -276,9 +287,14 @@ def prepare(tables: Tables, cfg: OrgConfig | None = None) -> PreparedLines:
     perf = tables.performances
     perf_index = pd.Index(perf[PF.performance_id].astype("string"))
     p = _codes(ol[OL.performance_id], perf_index)[rows]
+    cancelled = perf[PF.cancelled].fillna(False).to_numpy(dtype=bool)
+    # tickets for cancelled performances never count: drop their rows before anything else
+    keep = np.ones(len(rows), dtype=bool)
+    keep[p >= 0] = ~cancelled[p[p >= 0]]
+    rows, p = rows[keep], p[keep]
+    del keep
     has_perf = p >= 0
     start_ns = _ns(perf[PF.start_time])
-    cancelled = perf[PF.cancelled].fillna(False).to_numpy(dtype=bool)
     prod = tables.productions
     prod_index = pd.Index(prod[PR.production_id].astype("string"))
     art_codes_prod, artforms = pd.factorize(prod[PR.artform].astype("string"), sort=True)
@@ -292,16 +308,16 @@ def prepare(tables: Tables, cfg: OrgConfig | None = None) -> PreparedLines:
     event[has_perf] = start_ns[p[has_perf]]
     missing_start = has_perf & (event == np.iinfo(np.int64).min)
     event[missing_start] = purchase[missing_start]
-    keep = np.ones(len(rows), dtype=bool)
-    keep[has_perf] = ~cancelled[p[has_perf]]
-    # a visit: one performance, or one order when the line names no performance
-    order_codes = pd.factorize(ol[OL.order_id])[0][rows]
-    visit = np.where(has_perf, p, len(perf) + order_codes).astype(np.int64)
+    # a visit: one performance, or one order when the line names no performance (only
+    # those lines' orders are coded: a visit code just has to tell visits apart)
+    visit = p.copy()
+    no_perf = np.flatnonzero(~has_perf)
+    if len(no_perf):
+        visit[no_perf] = len(perf) + pd.factorize(ol[OL.order_id].take(rows[no_perf]))[0]
     art = np.full(len(rows), -1, dtype=np.int64)
     art[has_perf] = perf_art[p[has_perf]]
     band_all, bands = pd.factorize(ol[OL.price_band], sort=True)
     channel_codes = _codes(ol[OL.channel], pd.Index(SALES_CHANNELS, dtype="string"))[rows]
-    ticket_type = ol[OL.ticket_type]
     paid = ol[OL.paid_amount].to_numpy(dtype=float)[rows]
     listp = ol[OL.list_price].astype("Float64").to_numpy(dtype=float, na_value=np.nan)[rows]
     # price index: the seat's list price over the performance's median list price
@@ -311,10 +327,14 @@ def prepare(tables: Tables, cfg: OrgConfig | None = None) -> PreparedLines:
     if priced.any():
         med = pd.Series(listp[priced]).groupby(p[priced]).median()
         pidx[priced] = listp[priced] / med.reindex(p[priced]).to_numpy()
+    del priced
     qty = ol[OL.quantity].astype("Float64").to_numpy(dtype=float, na_value=1.0)[rows]
+    # ticket types: both patterns are matched on the distinct values of one factorisation
+    type_codes, type_uniques = pd.factorize(ol[OL.ticket_type])
+    type_codes = type_codes[rows]
     tickets = {
         "cust": cust_all[rows],
-        "visit": visit,
+        "visit": _compact(visit),
         "event": event,
         "purchase": purchase,
         "has_start": has_perf & ~missing_start,
@@ -323,14 +343,14 @@ def prepare(tables: Tables, cfg: OrgConfig | None = None) -> PreparedLines:
         "list": listp,
         "comp": comp,
         "pidx": pidx,
-        "conc": _flag_from_pattern(ticket_type, opts.get("concession_pattern", ""))[rows],
-        "subs": _flag_from_pattern(ticket_type, opts.get("subscription_pattern", ""))[rows],
-        "channel": channel_codes,
-        "band": band_all[rows],
-        "art": art,
-        "season": _season_year(event, start_month),
+        "conc": _flag_codes(type_codes, type_uniques, opts.get("concession_pattern", "")),
+        "subs": _flag_codes(type_codes, type_uniques, opts.get("subscription_pattern", "")),
+        "channel": _compact(channel_codes),
+        "band": _compact(band_all[rows]),
+        "art": _compact(art),
+        "season": _compact(_season_year(event, start_month)),
     }
-    tickets = {k: v[keep] for k, v in tickets.items()}
+    del visit, art, channel_codes, type_codes, band_all, p, has_perf, missing_start
 
     # subscription package lines (net of returns: all lines that are not void)
     status = ol[OL.status]
@@ -367,7 +387,7 @@ def prepare(tables: Tables, cfg: OrgConfig | None = None) -> PreparedLines:
     clicks = (kind == "email_click").to_numpy(dtype=bool)
     email_rows = np.flatnonzero(clicks | (kind == "email_send").to_numpy(dtype=bool))
     emails = {
-        "cust": _codes(it[IN.customer_id], ids)[email_rows],
+        "cust": _codes(it[IN.customer_id].take(email_rows), ids),
         "time": _ns(it[IN.occurred_at])[email_rows],
         "click": clicks[email_rows],
     }
@@ -382,10 +402,9 @@ def prepare(tables: Tables, cfg: OrgConfig | None = None) -> PreparedLines:
     cu = tables.customers
     cpos = _codes(cu[CU.customer_id], ids)
     ok = cpos >= 0
-    segment = np.full(len(ids), None, dtype=object)
-    seg_values = cu[CU.segment_code].astype(object).to_numpy()
-    segment[cpos[ok]] = seg_values[ok]
-    segment = np.where(pd.isna(segment), None, segment)
+    seg_row = np.full(len(ids), -1, dtype=np.int64)  # the customers row of each customer
+    seg_row[cpos[ok]] = np.flatnonzero(ok)
+    segment = cu[CU.segment_code].astype("string").array.take(seg_row, allow_fill=True)
     excluded = np.zeros(len(ids), dtype=bool)
     excluded[cpos[ok]] = cu[CU.anonymised].fillna(False).to_numpy(dtype=bool)[ok]
 
@@ -474,18 +493,262 @@ def _months_before(as_of: pd.Timestamp, months: int) -> np.int64:
     return np.int64((as_of - pd.DateOffset(months=int(months))).value)
 
 
-def _labels(index: pd.Index, codes: np.ndarray | pd.Series) -> pd.Series:
-    codes = np.asarray(codes, dtype=np.int64)
-    values = np.asarray(index.astype(object))
-    out = np.full(len(codes), None, dtype=object)
-    ok = codes >= 0
-    out[ok] = values[codes[ok]]
-    return pd.Series(out, dtype="string")
+def _labels(index: pd.Index, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Labels of integer codes (-1 gives missing) as a string array."""
+    values = pd.array(np.asarray(index.astype(object)), dtype="string")
+    return values.take(np.asarray(codes, dtype=np.int64), allow_fill=True)
 
 
 # ---------------------------------------------------------------------------
 # The features
 # ---------------------------------------------------------------------------
+# columns that need the ticket quantities
+_QTY_COLUMNS: tuple[str, ...] = (
+    FC.tickets,
+    FC.avg_ticket_price,
+    FC.price_index,
+    FC.avg_lead_days,
+    FC.avg_party_size,
+    FC.concession_share,
+    FC.subscription_share,
+    FC.comp_share,
+    FC.discount_share,
+    FC.preferred_price_band,
+    FC.preferred_channel,
+    *_CHANNEL_SHARES.values(),
+)
+_COUNT_COLUMNS = (
+    FC.frequency,
+    FC.recent_visits,
+    FC.seasons_active,
+    FC.artform_breadth,
+    FC.email_sends,
+    FC.email_clicks,
+)
+_LABEL_COLUMNS = (
+    FC.favourite_artform,
+    FC.favourite_day,
+    FC.preferred_price_band,
+    FC.preferred_channel,
+)
+
+
+LADDER_INPUTS: tuple[str, ...] = (
+    FC.last_visit,
+    FC.frequency,
+    FC.recent_visits,
+    FC.seasons_active,
+    FC.total_spend,
+    FC.is_subscriber,
+    FC.is_member,
+    FC.is_donor,
+    FC.latest_nps,
+)
+"""The features the ladder reads (:func:`playbook.tiers.assign_tiers`)."""
+
+
+def feature_arrays(
+    prep: PreparedLines,
+    as_of: pd.Timestamp | str,
+    columns: Iterable[str] | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Features of every coded customer as plain arrays (position = customer code).
+
+    The engine behind :func:`build_features`; ask for a few ``columns`` to skip the
+    work the others need (the tier history asks for :data:`LADDER_INPUTS` only).
+
+    Parameters
+    ----------
+    prep : PreparedLines
+        From :func:`prepare`.
+    as_of : Timestamp or str
+        Only records on or before this instant count.
+    columns : iterable of str, optional
+        Feature names (:data:`FEATURE_COLUMNS`) to compute; all of them by default.
+
+    Returns
+    -------
+    arrays : dict of str to numpy.ndarray
+        One array per requested column, ``len(prep.ids)`` long, in raw form: visit dates
+        as int64 nanoseconds, counts as float, labels as integer codes (-1 for none),
+        ``segment_code`` as a string array.
+    population : numpy.ndarray of bool
+        Customers who had visited by ``as_of`` and are not anonymised (the rows of
+        :func:`build_features`).
+    """
+    want = set(FEATURE_COLUMNS if columns is None else columns)
+    unknown = want - set(FEATURE_COLUMNS)
+    if unknown:
+        raise ValueError(f"Unknown feature columns: {', '.join(sorted(unknown))}")
+
+    def need(*cols: str) -> bool:
+        return not want.isdisjoint(cols)
+
+    as_of = pd.Timestamp(as_of)
+    now = np.int64(as_of.value)
+    opts = prep.options
+    window = _months_before(as_of, opts.get("window_months", 12))
+    donor_from = _months_before(as_of, opts.get("donor_months", 24))
+    n = len(prep.ids)
+    out: dict[str, Any] = {}
+
+    tk = prep.tickets
+    m = (tk["purchase"] <= now) & (tk["event"] <= now) & (tk["cust"] >= 0)
+    everything = bool(m.all())
+
+    def col(key: str) -> np.ndarray:
+        """A ticket column restricted to the lines that count (no copy when all do)."""
+        return tk[key] if everything else tk[key][m]
+
+    c = col("cust")
+    event = col("event")
+
+    # visits: distinct (customer, performance)
+    vc, _, vfirst = _unique_pairs(c, col("visit"))
+    v_event = event[vfirst]
+    frequency = _sum(vc, n)
+    population = (frequency > 0) & ~prep.excluded
+    if need(FC.recent_visits):
+        out[FC.recent_visits] = _sum(vc, n, (v_event > window).astype(float))
+    if need(FC.first_visit, FC.tenure_days):
+        first = _group_extreme(vc, v_event, n, "min")
+        out[FC.first_visit] = first
+        out[FC.tenure_days] = (now - np.where(population, first, now)) / _NS_PER_DAY
+    if need(FC.last_visit, FC.recency_days):
+        last = _group_extreme(vc, v_event, n, "max")
+        out[FC.last_visit] = last
+        out[FC.recency_days] = (now - np.where(population, last, now)) / _NS_PER_DAY
+    out[FC.frequency] = frequency
+    if need(FC.seasons_active):
+        sc, _, _ = _unique_pairs(vc, col("season")[vfirst])
+        out[FC.seasons_active] = _sum(sc, n)
+    if need(FC.artform_breadth, FC.favourite_artform):
+        v_art = col("art")[vfirst]
+        has_art = v_art >= 0
+        ac, _, _ = _unique_pairs(vc[has_art], v_art[has_art])
+        out[FC.artform_breadth] = _sum(ac, n)
+        out[FC.favourite_artform] = _mode(vc, v_art, n)
+        del v_art, has_art, ac
+    if need(FC.weekend_share, FC.matinee_share, FC.favourite_day):
+        dow = ((v_event // _NS_PER_DAY) + 3) % 7  # 1970-01-01 was a Thursday (3)
+        hour = (v_event % _NS_PER_DAY) // (3600 * 10**9)
+        weekend = np.isin(dow, list(opts.get("weekend_days", [5, 6])))
+        matinee = hour < int(opts.get("matinee_before_hour", 17))
+        out[FC.weekend_share] = _ratio(_sum(vc, n, weekend.astype(float)), frequency)
+        out[FC.matinee_share] = _ratio(_sum(vc, n, matinee.astype(float)), frequency)
+        out[FC.favourite_day] = _mode(vc, dow, n)
+        del dow, hour, weekend, matinee
+    del vc, vfirst, v_event
+
+    # ticket lines: money, party sizes, prices and shares
+    paid = col("paid")
+    spend = _sum(c, n, paid)
+    out[FC.ticket_spend] = spend
+    qty = col("qty") if need(*_QTY_COLUMNS) else None
+    if qty is not None:
+        tickets = _sum(c, n, qty)
+        out[FC.tickets] = tickets
+
+    # subscriptions
+    s = prep.subs
+    sm = (s["time"] <= now) & (s["cust"] >= 0)
+    sub_spend = _sum(s["cust"][sm], n, s["paid"][sm])
+    if need(FC.is_subscriber):
+        recent_sub = sm & s["standing"] & (s["time"] > window)
+        subscriber = _sum(s["cust"][recent_sub], n) > 0
+        subscriber |= _sum(c, n, (col("subs") & (event > window)).astype(float)) > 0
+        out[FC.is_subscriber] = subscriber
+
+    # memberships
+    me = prep.memberships
+    mm = (me["start"] <= now) & (me["cust"] >= 0)
+    mem_spend = _sum(me["cust"][mm], n, me["amount"][mm])
+    ever_member = _sum(me["cust"][mm], n) > 0
+    current = mm & (me["end"] + _NS_PER_DAY > now)
+    member = _sum(me["cust"][current], n) > 0
+
+    # donations
+    do = prep.donations
+    dm = (do["time"] <= now) & (do["cust"] >= 0)
+    don_spend = _sum(do["cust"][dm], n, do["amount"][dm])
+    donor = _sum(do["cust"][dm & (do["time"] > donor_from)], n) > 0
+
+    out[FC.subscription_spend] = sub_spend
+    out[FC.membership_spend] = mem_spend
+    out[FC.donation_spend] = don_spend
+    out[FC.total_spend] = spend + sub_spend + mem_spend + don_spend
+    if need(FC.recent_spend):
+        out[FC.recent_spend] = (
+            _sum(c, n, paid * (col("purchase") > window))
+            + _sum(s["cust"][sm], n, s["paid"][sm] * (s["time"][sm] > window))
+            + _sum(me["cust"][mm], n, me["amount"][mm] * (me["start"][mm] > window))
+            + _sum(do["cust"][dm], n, do["amount"][dm] * (do["time"][dm] > window))
+        )
+    if qty is not None:
+        comp = col("comp")
+        if need(FC.avg_ticket_price):
+            out[FC.avg_ticket_price] = _ratio(spend, _sum(c, n, qty * ~comp))
+        if need(FC.avg_lead_days):
+            lead_ok = col("has_start")
+            lead = (event[lead_ok] - col("purchase")[lead_ok]) / _NS_PER_DAY
+            out[FC.avg_lead_days] = _ratio(_sum(c[lead_ok], n, lead), _sum(c[lead_ok], n))
+            del lead_ok, lead
+        if need(FC.price_index):
+            pidx = col("pidx")
+            has_pidx = np.isfinite(pidx)
+            out[FC.price_index] = _ratio(
+                _sum(c[has_pidx], n, (pidx * qty)[has_pidx]), _sum(c[has_pidx], n, qty[has_pidx])
+            )
+            del pidx, has_pidx
+        out[FC.avg_party_size] = _ratio(tickets, frequency)
+        if need(FC.concession_share):
+            out[FC.concession_share] = _ratio(_sum(c, n, qty * col("conc")), tickets)
+        if need(FC.subscription_share):
+            out[FC.subscription_share] = _ratio(_sum(c, n, qty * col("subs")), tickets)
+        out[FC.comp_share] = _ratio(_sum(c, n, qty * comp), tickets)
+        if need(FC.discount_share):
+            listp = col("list")
+            priced = ~comp & (listp > 0) & np.isfinite(listp)
+            list_sum = _sum(c[priced], n, listp[priced])
+            paid_on_list = _sum(c[priced], n, paid[priced])
+            out[FC.discount_share] = np.clip(1 - _ratio(paid_on_list, list_sum), 0, 1)
+            del listp, priced
+        if need(FC.preferred_price_band):
+            out[FC.preferred_price_band] = _mode(c, col("band"), n, qty)
+        if need(FC.preferred_channel, *_CHANNEL_SHARES.values()):
+            channel = col("channel")
+            for code, name in enumerate(SALES_CHANNELS):
+                share = _ratio(_sum(c, n, qty * (channel == code)), tickets)
+                out[_CHANNEL_SHARES[name]] = share
+            out[FC.preferred_channel] = _mode(c, channel, n, qty)
+            del channel
+        del comp
+    out[FC.is_member] = member
+    out[FC.ever_member] = ever_member
+    out[FC.is_donor] = donor
+
+    if need(FC.email_sends, FC.email_clicks, FC.email_click_rate):
+        # email engagement in the recent window
+        e = prep.emails
+        em = (e["time"] <= now) & (e["time"] > window) & (e["cust"] >= 0)
+        sends = _sum(e["cust"][em & ~e["click"]], n)
+        clicks = _sum(e["cust"][em & e["click"]], n)
+        out[FC.email_sends] = sends
+        out[FC.email_clicks] = clicks
+        out[FC.email_click_rate] = np.clip(_ratio(clicks, sends), 0, 1)
+
+    if need(FC.latest_nps):
+        # latest NPS (survey rows are sorted by time, so the last one per customer wins)
+        sv = prep.surveys
+        svm = (sv["time"] <= now) & (sv["cust"] >= 0)
+        nps = np.full(n, np.nan)
+        nps[sv["cust"][svm]] = sv["nps"][svm]
+        out[FC.latest_nps] = nps
+    if need(FC.segment_code):
+        out[FC.segment_code] = prep.segment
+    return {k: out[k] for k in FEATURE_COLUMNS if k in want}, population
+
+
 def build_features(
     tables: Tables | PreparedLines,
     as_of: pd.Timestamp | str | None = None,
@@ -512,174 +775,40 @@ def build_features(
         absent; anonymised customers are left out.
     """
     prep = tables if isinstance(tables, PreparedLines) else prepare(tables, cfg)
-    start_month = prep.start_month
     if as_of is None:
         if isinstance(tables, PreparedLines):
             raise ValueError("as_of is required when passing prepared lines")
-        as_of = default_as_of(tables, start_month)
+        as_of = default_as_of(tables, prep.start_month)
     as_of = pd.Timestamp(as_of)
-    now = np.int64(as_of.value)
-    opts = prep.options
-    window = _months_before(as_of, opts.get("window_months", 12))
-    donor_from = _months_before(as_of, opts.get("donor_months", 24))
-    n = len(prep.ids)
-
-    t = prep.tickets
-    m = (t["purchase"] <= now) & (t["event"] <= now) & (t["cust"] >= 0)
-    t = {k: v[m] for k, v in t.items()}
-    c = t["cust"]
-    qty = t["qty"]
-
-    # visits: distinct (customer, performance)
-    vc, _, vfirst = _unique_pairs(c, t["visit"])
-    v_event = t["event"][vfirst]
-    frequency = _sum(vc, n)
-    population = (frequency > 0) & ~prep.excluded
-    recent = _sum(vc, n, (v_event > window).astype(float))
-    first = _group_extreme(vc, v_event, n, "min")
-    last = _group_extreme(vc, v_event, n, "max")
-    sc, _, _ = _unique_pairs(vc, t["season"][vfirst])
-    seasons = _sum(sc, n)
-    v_art = t["art"][vfirst]
-    has_art = v_art >= 0
-    ac, _, _ = _unique_pairs(vc[has_art], v_art[has_art])
-    breadth = _sum(ac, n)
-    fav_art = _mode(vc, v_art, n)
-    dow = ((v_event // _NS_PER_DAY) + 3) % 7  # 1970-01-01 was a Thursday (3)
-    hour = (v_event % _NS_PER_DAY) // (3600 * 10**9)
-    weekend = np.isin(dow, list(opts.get("weekend_days", [5, 6])))
-    matinee = hour < int(opts.get("matinee_before_hour", 17))
-    fav_day = _mode(vc, dow, n)
-
-    tickets = _sum(c, n, qty)
-    spend = _sum(c, n, t["paid"])
-    paid_qty = _sum(c, n, qty * ~t["comp"])
-    lead_ok = t["has_start"]
-    lead = (t["event"][lead_ok] - t["purchase"][lead_ok]) / _NS_PER_DAY
-    avg_lead = _ratio(_sum(c[lead_ok], n, lead), _sum(c[lead_ok], n))
-    priced = ~t["comp"] & (t["list"] > 0) & np.isfinite(t["list"])
-    list_sum = _sum(c[priced], n, t["list"][priced])
-    paid_on_list = _sum(c[priced], n, t["paid"][priced])
-    discount = np.clip(1 - _ratio(paid_on_list, list_sum), 0, 1)
-
-    out: dict[str, Any] = {
-        FC.first_visit: first,
-        FC.last_visit: last,
-        FC.recency_days: (now - np.where(population, last, now)) / _NS_PER_DAY,
-        FC.tenure_days: (now - np.where(population, first, now)) / _NS_PER_DAY,
-        FC.frequency: frequency,
-        FC.recent_visits: recent,
-        FC.seasons_active: seasons,
-        FC.tickets: tickets,
-        FC.ticket_spend: spend,
-    }
-
-    # subscriptions
-    s = prep.subs
-    sm = (s["time"] <= now) & (s["cust"] >= 0)
-    sub_spend = _sum(s["cust"][sm], n, s["paid"][sm])
-    recent_sub = sm & s["standing"] & (s["time"] > window)
-    subscriber = _sum(s["cust"][recent_sub], n) > 0
-    subscriber |= _sum(c, n, (t["subs"] & (t["event"] > window)).astype(float)) > 0
-
-    # memberships
-    me = prep.memberships
-    mm = (me["start"] <= now) & (me["cust"] >= 0)
-    mem_spend = _sum(me["cust"][mm], n, me["amount"][mm])
-    ever_member = _sum(me["cust"][mm], n) > 0
-    current = mm & (me["end"] + _NS_PER_DAY > now)
-    member = _sum(me["cust"][current], n) > 0
-
-    # donations
-    do = prep.donations
-    dm = (do["time"] <= now) & (do["cust"] >= 0)
-    don_spend = _sum(do["cust"][dm], n, do["amount"][dm])
-    donor = _sum(do["cust"][dm & (do["time"] > donor_from)], n) > 0
-
-    out[FC.subscription_spend] = sub_spend
-    out[FC.membership_spend] = mem_spend
-    out[FC.donation_spend] = don_spend
-    out[FC.total_spend] = spend + sub_spend + mem_spend + don_spend
-    out[FC.recent_spend] = (
-        _sum(c, n, t["paid"] * (t["purchase"] > window))
-        + _sum(s["cust"][sm], n, s["paid"][sm] * (s["time"][sm] > window))
-        + _sum(me["cust"][mm], n, me["amount"][mm] * (me["start"][mm] > window))
-        + _sum(do["cust"][dm], n, do["amount"][dm] * (do["time"][dm] > window))
-    )
-    out[FC.avg_ticket_price] = _ratio(spend, paid_qty)
-    has_pidx = np.isfinite(t["pidx"])
-    out[FC.price_index] = _ratio(
-        _sum(c[has_pidx], n, (t["pidx"] * qty)[has_pidx]), _sum(c[has_pidx], n, qty[has_pidx])
-    )
-    out[FC.artform_breadth] = breadth
-    out[FC.favourite_artform] = fav_art
-    out[FC.avg_lead_days] = avg_lead
-    out[FC.avg_party_size] = _ratio(tickets, frequency)
-    out[FC.weekend_share] = _ratio(_sum(vc, n, weekend.astype(float)), frequency)
-    out[FC.matinee_share] = _ratio(_sum(vc, n, matinee.astype(float)), frequency)
-    out[FC.favourite_day] = fav_day
-    out[FC.concession_share] = _ratio(_sum(c, n, qty * t["conc"]), tickets)
-    out[FC.subscription_share] = _ratio(_sum(c, n, qty * t["subs"]), tickets)
-    out[FC.comp_share] = _ratio(_sum(c, n, qty * t["comp"]), tickets)
-    out[FC.discount_share] = discount
-    out[FC.preferred_price_band] = _mode(c, t["band"], n, qty)
-    for code, name in enumerate(SALES_CHANNELS):
-        out[_CHANNEL_SHARES[name]] = _ratio(_sum(c, n, qty * (t["channel"] == code)), tickets)
-    out[FC.preferred_channel] = _mode(c, t["channel"], n, qty)
-    out[FC.is_subscriber] = subscriber
-    out[FC.is_member] = member
-    out[FC.ever_member] = ever_member
-    out[FC.is_donor] = donor
-
-    # email engagement in the recent window
-    e = prep.emails
-    em = (e["time"] <= now) & (e["time"] > window) & (e["cust"] >= 0)
-    sends = _sum(e["cust"][em & ~e["click"]], n)
-    clicks = _sum(e["cust"][em & e["click"]], n)
-    out[FC.email_sends] = sends
-    out[FC.email_clicks] = clicks
-    out[FC.email_click_rate] = np.clip(_ratio(clicks, sends), 0, 1)
-
-    # latest NPS (survey rows are sorted by time, so the last one per customer wins)
-    sv = prep.surveys
-    svm = (sv["time"] <= now) & (sv["cust"] >= 0)
-    nps = np.full(n, np.nan)
-    nps[sv["cust"][svm]] = sv["nps"][svm]
-    out[FC.latest_nps] = nps
-
+    arrays, population = feature_arrays(prep, as_of)
     rows = np.flatnonzero(population)
-    frame = pd.DataFrame({k: np.asarray(v)[rows] for k, v in out.items()})
-    frame.index = prep.ids[rows]
+    label_index = {
+        FC.favourite_artform: prep.artforms,
+        FC.favourite_day: pd.Index(DAY_NAMES),
+        FC.preferred_price_band: prep.bands,
+        FC.preferred_channel: pd.Index(SALES_CHANNELS),
+    }
+    data: dict[str, Any] = {}
+    for name in FEATURE_COLUMNS:  # each full-length array is dropped once its rows are taken
+        values = arrays.pop(name)[rows]
+        if name in (FC.first_visit, FC.last_visit):
+            values = values.view("datetime64[ns]")
+        elif name in _COUNT_COLUMNS:
+            values = values.astype("int64")
+        elif name == FC.tickets:
+            values = values.round().astype("int64")
+        elif name in _LABEL_COLUMNS:
+            values = _labels(label_index[name], values)
+        elif name == FC.segment_code:
+            values = pd.array(values, dtype="string")
+        data[name] = values
+    # every column is a fresh array: no consolidating copy of the table
+    frame = pd.DataFrame(data, index=prep.ids[rows], copy=False)
+    del data
     frame.index.name = FC.customer_id
-    for col in (FC.first_visit, FC.last_visit):
-        frame[col] = frame[col].to_numpy().view("datetime64[ns]")
-    for col in (
-        FC.frequency,
-        FC.recent_visits,
-        FC.seasons_active,
-        FC.artform_breadth,
-        FC.email_sends,
-        FC.email_clicks,
-    ):
-        frame[col] = frame[col].astype("int64")
-    frame[FC.tickets] = frame[FC.tickets].round().astype("int64")
-    frame[FC.favourite_artform] = _labels(prep.artforms, frame[FC.favourite_artform]).to_numpy()
-    frame[FC.favourite_day] = _labels(pd.Index(DAY_NAMES), frame[FC.favourite_day]).to_numpy()
-    frame[FC.preferred_price_band] = _labels(prep.bands, frame[FC.preferred_price_band]).to_numpy()
-    frame[FC.preferred_channel] = _labels(
-        pd.Index(SALES_CHANNELS), frame[FC.preferred_channel]
-    ).to_numpy()
-    for col in (
-        FC.favourite_artform,
-        FC.favourite_day,
-        FC.preferred_price_band,
-        FC.preferred_channel,
-    ):
-        frame[col] = frame[col].astype("string")
-    frame[FC.segment_code] = pd.array(prep.segment[rows], dtype="string")
     frame.attrs["as_of"] = as_of
     frame.attrs["available"] = sorted(prep.available)
-    return frame[list(FEATURE_COLUMNS)]
+    return frame
 
 
 def empty_features() -> pd.DataFrame:

@@ -259,10 +259,16 @@ def _season_labels(years: np.ndarray, start_month: int) -> pd.Series:
     return pd.Series(labels.take(inv), dtype="string")
 
 
-def _arrow(values: pd.Series | pd.Index | np.ndarray) -> pa.Array:
-    """Values as one Arrow string array (zero-copy for Arrow-backed string columns)."""
+def _arrow(
+    values: pd.Series | pd.Index | np.ndarray, *, combine: bool = True
+) -> pa.Array | pa.ChunkedArray:
+    """Values as Arrow strings (zero-copy for Arrow-backed string columns).
+
+    With ``combine`` the chunks of an Arrow-backed column are copied into one array (a
+    lookup's value set must be one array); without, they are left as they are.
+    """
     arr = pa.array(pd.Series(values).astype("string"))
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return arr.combine_chunks() if combine and isinstance(arr, pa.ChunkedArray) else arr
 
 
 def _positions(values: pd.Series | pd.Index, uniques: pd.Series | pd.Index) -> np.ndarray:
@@ -275,14 +281,16 @@ def _positions(values: pd.Series | pd.Index, uniques: pd.Series | pd.Index) -> n
         return np.zeros(0, dtype=np.int64)
     if len(uniques) == 0:
         return np.full(len(values), -1, dtype=np.int64)
-    found = pc.index_in(_arrow(values), value_set=_arrow(uniques))
+    found = pc.index_in(_arrow(values, combine=False), value_set=_arrow(uniques))
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _take_strings(values: pd.Series | pd.Index, idx: np.ndarray) -> pd.Series:
     """``values`` at positions ``idx`` (-1 gives missing), as a string column."""
     idx = np.asarray(idx, dtype=np.int64)
-    taken = pc.take(_arrow(values), pa.array(idx, mask=idx < 0))
+    taken = pc.take(_arrow(values, combine=False), pa.array(idx, mask=idx < 0))
+    if isinstance(taken, pa.ChunkedArray) and taken.num_chunks != 1:
+        taken = taken.combine_chunks()
     return pd.Series(pd.array(taken, dtype="string"))
 
 
@@ -319,7 +327,7 @@ def _isin(values: pd.Series, members: pd.Series) -> np.ndarray:
     unlike ``Series.isin`` on Arrow strings, which converts the members one by one)."""
     if len(values) == 0 or len(members) == 0:
         return np.zeros(len(values), dtype=bool)
-    hit = pc.is_in(_arrow(values), value_set=_arrow(members.dropna()))
+    hit = pc.is_in(_arrow(values, combine=False), value_set=_arrow(members.dropna()))
     return hit.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
 
 
@@ -398,12 +406,21 @@ def build_journey(
     as_of = pd.Timestamp(as_of) if as_of is not None else _default_as_of(tables, m)
     asof_ns = np.int64(as_of.as_unit("ns").value)
 
-    tk = effective_tickets(tables.order_lines)  # filtered once; below, masks, not copies
+    ol = tables.order_lines
+    # positions of the ticket lines that stood; each column is read (and copied) only for
+    # these rows, when it is needed, so the whole table is never copied
+    status_cols = [OL.line_id, OL.parent_line_id, OL.status, OL.item_type]
+    eff = effective_tickets(ol[status_cols].reset_index(drop=True)).index.to_numpy()
+
+    def tk(col: str, rows: np.ndarray = eff) -> pd.Series:
+        """Column ``col`` of the order lines at positions ``rows``."""
+        return ol[col].take(rows)
+
     cu = tables.customers
     anonymised = cu.loc[cu[CU.anonymised].fillna(False).astype(bool), CU.customer_id]
 
     # performances: start, cancelled flag and production, per distinct performance id
-    p_codes, p_ids = pd.factorize(tk[OL.performance_id])
+    p_codes, p_ids = pd.factorize(tk(OL.performance_id))
     p_ids = pd.Index(p_ids, dtype="string")
     perf = tables.performances
     prow = _positions(p_ids, perf[PF.performance_id])
@@ -421,17 +438,18 @@ def build_journey(
     p_prod_str = np.full(len(p_ids), None, dtype=object)
     p_prod_str[known] = perf_prod_str[prow[known]]
 
-    cust_codes, cust_ids = pd.factorize(tk[OL.customer_id])
+    cust_codes, cust_ids = pd.factorize(tk(OL.customer_id))
     cust_ids = pd.Index(cust_ids, dtype="string")
     has_perf = p_codes >= 0
-    o_codes = np.zeros(len(tk), dtype=np.int64)  # orders matter only for lines without one
+    o_codes = np.zeros(len(eff), dtype=np.int64)  # orders matter only for lines without one
     if not has_perf.all():
-        o_codes[~has_perf] = pd.factorize(tk.loc[~has_perf, OL.order_id])[0]
-    purchase = _ns(tk[OL.purchase_time])
+        o_codes[~has_perf] = pd.factorize(tk(OL.order_id, eff[~has_perf]))[0]
+    purchase = _ns(ol[OL.purchase_time])[eff]
     keep = (purchase <= asof_ns) & (cust_codes >= 0)
     keep[has_perf] &= ~p_cancelled[p_codes[has_perf]]
-    if len(anonymised):
-        keep &= ~_isin(tk[OL.customer_id], anonymised)
+    if len(anonymised):  # looked up once per distinct customer, not per line
+        anonymous = _isin(pd.Series(cust_ids), anonymised)
+        keep[keep] &= ~anonymous[cust_codes[keep]]
     n_p = len(p_ids)
     visit_code = np.where(has_perf, p_codes, n_p + o_codes).astype(np.int64)
     n_v = np.int64(n_p + (o_codes.max() + 1 if len(o_codes) else 0))
@@ -439,12 +457,12 @@ def build_journey(
 
     # scans per line (attendance joined by line id, else by customer × performance)
     has_att = tables.has("attendance")
-    scanned = np.zeros(len(tk), dtype=bool)
+    scanned = np.zeros(len(eff), dtype=bool)
     perf_scanned = np.zeros(n_p, dtype=bool)
     if has_att:
         at = tables.attendance
-        line_of_scan = _positions(at[AT.line_id], tk[OL.line_id])  # one hash join
-        scanned = np.zeros(len(tk), dtype=bool)
+        line_of_scan = _positions(at[AT.line_id], tk(OL.line_id))  # one hash join
+        scanned = np.zeros(len(eff), dtype=bool)
         scanned[line_of_scan[line_of_scan >= 0]] = True
         perf_scanned[p_codes[scanned & has_perf]] = True
         # scans that name no ticket line we know: matched by customer × performance
@@ -457,7 +475,7 @@ def build_journey(
             keys = np.sort(ac[ok] * np.int64(n_p) + ap[ok])
             line_keys = cust_codes.astype(np.int64) * n_p + p_codes
             pos = np.minimum(np.searchsorted(keys, line_keys), max(len(keys) - 1, 0))
-            by_pair = (keys[pos] == line_keys) if len(keys) else np.zeros(len(tk), dtype=bool)
+            by_pair = (keys[pos] == line_keys) if len(keys) else np.zeros(len(eff), dtype=bool)
             scanned = scanned | (by_pair & has_perf)
 
     rows = np.flatnonzero(keep)
@@ -465,9 +483,9 @@ def build_journey(
     pair_s = pair[order]
     starts = np.flatnonzero(np.r_[True, pair_s[1:] != pair_s[:-1]]) if len(order) else order
     first_line = order[starts]
-    qty = tk[OL.quantity].fillna(1).to_numpy(dtype=float)[order]
-    paid_l = tk[OL.paid_amount].to_numpy(dtype=float)[order]
-    comp_l = tk[OL.is_comp].to_numpy(dtype=bool)[order]
+    qty = tk(OL.quantity, eff[order]).fillna(1).to_numpy(dtype=float)
+    paid_l = ol[OL.paid_amount].to_numpy(dtype=float)[eff[order]]
+    comp_l = ol[OL.is_comp].to_numpy(dtype=bool)[eff[order]]
     v_cust = cust_codes[first_line].astype(np.int64)
     v_p = p_codes[first_line]
     v_has_perf = v_p >= 0
@@ -484,6 +502,10 @@ def build_journey(
     v_start[v_has_perf] = p_start[v_p[v_has_perf]]
     has_start = v_has_perf & (v_start != _NAT)
     event = np.where(has_start, v_start, booked)
+    first_line = eff[first_line]  # positions in the order lines
+    # the line-level arrays are done with: free them before the visit columns are built
+    del eff, cust_codes, p_codes, o_codes, has_perf, purchase, keep, visit_code, pair
+    del scanned, rows, order, pair_s, starts, qty, paid_l, comp_l, v_start
 
     # only visits that happened by the data end; sorted by customer, then time
     happened = event <= asof_ns
@@ -508,70 +530,26 @@ def build_journey(
     window_known = days_observed >= w
     back_in_window = has_next & (days_to_next <= w)
 
-    # productions and artforms
-    v_prod = np.where(v_has_perf, p_prod[np.where(v_has_perf, v_p, 0)], -1)
-    art = prod[PR.artform].astype("string").fillna("unknown")
-    artform = _take_strings(art, v_prod).fillna("unknown")
+    del pos, new_cust, day
+
+    # productions (the visit's production id is needed to match pre-show emails)
     prod_str = pd.Series(p_prod_str, dtype="string")
     production_id = _take_strings(prod_str, np.where(v_has_perf, v_p, -1))
 
-    # the booking: channel, price band and order of the first line
-    channel = _take_strings(tk[OL.channel], first_line)
-    band = _take_strings(tk[OL.price_band], first_line)
-    order_id = _take_strings(tk[OL.order_id], first_line)
-    performance_id = _take_strings(pd.Series(p_ids), np.where(v_has_perf, v_p, -1))
-    visit_id = performance_id.where(v_has_perf, "order " + order_id)
-
     # discover and anticipate (interactions)
-    t_book = booked // _NS_PER_S
-    t_event = event // _NS_PER_S
     has_it = tables.has("interactions")
     clicks = webs = pre = np.zeros(n, dtype=np.int64)
     if has_it and n:
-        it = tables.interactions
-        ic = _positions(it[IN.customer_id], cust_ids)
-        kind = it[IN.kind].astype("string")
-        t_it = _ns(it[IN.occurred_at]) // _NS_PER_S
-        win = int(opts["discover_window_days"]) * 86_400
-        for k, name in (("email_click", "clicks"), ("web_visit", "webs")):
-            sel = (kind == k).to_numpy(dtype=bool, na_value=False) & (ic >= 0)
-            counts = _window_counts(
-                ic[sel], t_it[sel], v_cust, t_book - win, t_book, right_closed=True
-            )
-            if name == "clicks":
-                clicks = counts
-            else:
-                webs = counts
-        sends = (kind == "email_send").to_numpy(dtype=bool, na_value=False) & (ic >= 0)
-        # about the same production …
-        v_prod_key = pd.Index(production_id.fillna("")).astype("string")
-        prod_uniques = pd.Index(pd.unique(v_prod_key[v_prod_key != ""]), dtype="string")
-        ip = _positions(it[IN.production_id], prod_uniques)
-        vp = _positions(v_prod_key, prod_uniques)
-        n_prod = np.int64(max(len(prod_uniques), 1))
-        sel = sends & (ip >= 0)
-        qv = np.flatnonzero(has_start & (vp >= 0))
-        pre = np.zeros(n, dtype=np.int64)
-        pre[qv] = _window_counts(
-            ic[sel] * n_prod + ip[sel],
-            t_it[sel],
-            v_cust[qv] * n_prod + vp[qv],
-            t_book[qv],
-            t_event[qv],
-            right_closed=False,
+        clicks, webs, pre = _interaction_counts(
+            tables.interactions,
+            cust_ids,
+            v_cust,
+            booked // _NS_PER_S,
+            event // _NS_PER_S,
+            has_start,
+            production_id,
+            opts,
         )
-        # … or from a campaign named like a pre-show email, about no production
-        pattern = str(opts.get("pre_show_campaign_pattern") or "")
-        loose = np.flatnonzero(sends & it[IN.production_id].isna().to_numpy())
-        if pattern and len(loose):
-            codes, uniq = pd.factorize(it[IN.campaign].iloc[loose])
-            hits = pd.Series(uniq, dtype="string").str.contains(pattern, case=False, regex=True)
-            ok = codes >= 0
-            sel = loose[ok][hits.fillna(False).to_numpy(dtype=bool)[codes[ok]]]
-            qv = np.flatnonzero(has_start)
-            pre[qv] += _window_counts(
-                ic[sel], t_it[sel], v_cust[qv], t_book[qv], t_event[qv], right_closed=False
-            )
 
     # reflect (surveys for the visit's performance: the latest answer)
     has_sr = tables.has("survey_responses")
@@ -602,6 +580,21 @@ def build_journey(
         scan_known |= any_scan
     else:
         scan_known = np.zeros(n, dtype=bool)
+
+    # the text columns last, after the work that needs the interaction-sized arrays
+    v_prod = np.where(v_has_perf, p_prod[np.where(v_has_perf, v_p, 0)], -1)
+    art = prod[PR.artform].astype("string").fillna("unknown")
+    artform = _take_strings(art, v_prod).fillna("unknown")
+    # the booking: channel, price band and order of the first line
+    channel = _take_strings(ol[OL.channel], first_line)
+    band = _take_strings(ol[OL.price_band], first_line)
+    order_id = _take_strings(ol[OL.order_id], first_line)
+    performance_id = _take_strings(pd.Series(p_ids), np.where(v_has_perf, v_p, -1))
+    if v_has_perf.all():
+        visit_id = performance_id.copy()
+    else:
+        visit_id = performance_id.where(v_has_perf, "order " + order_id)
+    del v_prod, first_line
 
     lead = np.where(has_start, (event - booked) / _NS_PER_DAY, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -646,7 +639,8 @@ def build_journey(
             JC.days_observed: days_observed,
             JC.returned: has_next,
             JC.returned_in_window: _masked_bool(back_in_window, window_known),
-        }
+        },
+        copy=False,  # every column is a fresh array: no consolidating copy of the table
     )
     if not has_it:
         for c in (JC.clicks_before, JC.web_visits_before, JC.pre_show_emails):
@@ -658,6 +652,72 @@ def build_journey(
         first_season=str(out[JC.season].min()) if n else None,
     )
     return out
+
+
+def _interaction_counts(
+    it: pd.DataFrame,
+    cust_ids: pd.Index,
+    v_cust: np.ndarray,
+    t_book: np.ndarray,
+    t_event: np.ndarray,
+    has_start: np.ndarray,
+    production_id: pd.Series,
+    opts: Mapping[str, Any],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per visit: email clicks and web visits in the discover window before the booking,
+    and pre-show emails between the booking and the performance.
+
+    Times are int64 seconds; ``v_cust`` are positions in ``cust_ids``. Its own function,
+    so the interaction-sized arrays are freed before the journey table is built.
+    """
+    n = len(v_cust)
+    ic = _positions(it[IN.customer_id], cust_ids)
+    kind = it[IN.kind].astype("string")
+    t_it = _ns(it[IN.occurred_at]) // _NS_PER_S
+    win = int(opts["discover_window_days"]) * 86_400
+
+    def before_booking(k: str) -> np.ndarray:
+        sel = (kind == k).to_numpy(dtype=bool, na_value=False) & (ic >= 0)
+        return _window_counts(ic[sel], t_it[sel], v_cust, t_book - win, t_book, right_closed=True)
+
+    clicks, webs = before_booking("email_click"), before_booking("web_visit")
+    sends = (kind == "email_send").to_numpy(dtype=bool, na_value=False) & (ic >= 0)
+    # about the same production … (the visits' productions: not missing, not empty)
+    v_prod, v_prod_uniques = pd.factorize(production_id)
+    named = np.asarray(pd.Index(v_prod_uniques, dtype="string") != "", dtype=bool)
+    prod_uniques = pd.Index(v_prod_uniques[named], dtype="string")
+    lookup = np.full(len(named) + 1, -1, dtype=np.int64)  # code -1 (missing) stays -1
+    lookup[np.flatnonzero(named)] = np.arange(len(prod_uniques))
+    vp = lookup[v_prod]
+    send_rows = np.flatnonzero(sends)  # productions are looked up for sends only
+    ip = _positions(it[IN.production_id].take(send_rows), prod_uniques)
+    n_prod = np.int64(max(len(prod_uniques), 1))
+    sel = send_rows[ip >= 0]
+    ip = ip[ip >= 0]
+    qv = np.flatnonzero(has_start & (vp >= 0))
+    pre = np.zeros(n, dtype=np.int64)
+    pre[qv] = _window_counts(
+        ic[sel] * n_prod + ip,
+        t_it[sel],
+        v_cust[qv] * n_prod + vp[qv],
+        t_book[qv],
+        t_event[qv],
+        right_closed=False,
+    )
+    # … or from a campaign named like a pre-show email, about no production
+    pattern = str(opts.get("pre_show_campaign_pattern") or "")
+    loose = np.flatnonzero(sends & it[IN.production_id].isna().to_numpy())
+    if pattern and len(loose):
+        codes, uniq = pd.factorize(it[IN.campaign])  # the whole column: no copy of the text
+        codes = codes[loose]
+        hits = pd.Series(uniq, dtype="string").str.contains(pattern, case=False, regex=True)
+        ok = codes >= 0
+        sel = loose[ok][hits.fillna(False).to_numpy(dtype=bool)[codes[ok]]]
+        qv = np.flatnonzero(has_start)
+        pre[qv] += _window_counts(
+            ic[sel], t_it[sel], v_cust[qv], t_book[qv], t_event[qv], right_closed=False
+        )
+    return clicks, webs, pre
 
 
 def stage_definitions(tables: Tables | None = None, cfg: OrgConfig | None = None) -> pd.DataFrame:
@@ -1499,7 +1559,12 @@ def transition_matrix(history: pd.DataFrame, season_from: str, season_to: str) -
 
 def _tier_codes(values: pd.Series) -> np.ndarray:
     """Position of each tier key in :data:`playbook.tiers.ALL_TIERS` (-1 if unknown)."""
-    cat = pd.Categorical(values.astype("string"), categories=list(tiers.ALL_TIERS))
+    keys = list(tiers.ALL_TIERS)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # one lookup per category, not per row
+        known = pd.Categorical(values.cat.categories.astype("string"), categories=keys).codes
+        lookup = np.append(np.asarray(known, dtype=np.int64), -1)  # code -1 (missing) stays -1
+        return lookup[values.cat.codes.to_numpy()]
+    cat = pd.Categorical(values.astype("string"), categories=keys)
     return np.asarray(cat.codes, dtype=np.int64)
 
 

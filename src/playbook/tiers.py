@@ -37,7 +37,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from playbook.config import OrgConfig
-from playbook.features import FC, PreparedLines, build_features, prepare, settings
+from playbook.features import (
+    FC,
+    LADDER_INPUTS,
+    PreparedLines,
+    feature_arrays,
+    prepare,
+    settings,
+)
 from playbook.privacy import suppress_small_groups
 from playbook.seasons import season_bounds, season_label, season_of, season_start_year
 from playbook.tables import Tables
@@ -131,17 +138,68 @@ def describe_tiers(cfg: OrgConfig | None = None) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 # Assigning tiers
 # ---------------------------------------------------------------------------
-def _top_share(values: pd.Series, eligible: pd.Series, share: float) -> pd.Series:
+def _top_share(values: np.ndarray, eligible: np.ndarray, share: float) -> np.ndarray:
     """Whether a value is in the top ``share`` of the eligible customers.
 
     Top means at least ``1 - share`` of eligible customers have a strictly lower value,
     so ties at the boundary are all out (deterministic, never more than ``share``).
+    ``values`` are floats, ``eligible`` bools.
     """
-    pool = np.sort(values[eligible].to_numpy(dtype=float))
+    pool = np.sort(values[eligible])
     if len(pool) == 0:
-        return pd.Series(False, index=values.index)
-    lower = np.searchsorted(pool, values.to_numpy(dtype=float), side="left")
-    return pd.Series(lower >= (1 - share) * len(pool), index=values.index) & eligible
+        return np.zeros(len(values), dtype=bool)
+    lower = np.searchsorted(pool, values, side="left")
+    return (lower >= (1 - share) * len(pool)) & eligible
+
+
+def _ladder_codes(
+    s: Mapping[str, Any],
+    *,
+    lapsed_by_date: np.ndarray,
+    frequency: np.ndarray,
+    recent_visits: np.ndarray,
+    seasons_active: np.ndarray,
+    total_spend: np.ndarray,
+    subscriber: np.ndarray,
+    member: np.ndarray,
+    donor: np.ndarray,
+    nps: np.ndarray,
+) -> np.ndarray:
+    """The ladder's rules on plain arrays: each customer's position in :data:`ALL_TIERS`.
+
+    ``lapsed_by_date`` says whether the last visit is on or before the lapsed cutoff;
+    counts and money are floats, flags bools, ``nps`` float with NaN for no answer.
+    """
+    lapsed = lapsed_by_date & ~(subscriber | member)
+    share = float(s["champion_top_share"])
+    active = ~lapsed
+    top = _top_share(frequency, active, share) | _top_share(total_spend, active, share)
+    qualifies = np.zeros(len(frequency), dtype=bool)
+    needs = set(s.get("champion_needs", []))
+    if "member" in needs:
+        qualifies |= member
+    if "donor" in needs:
+        qualifies |= donor
+    if "promoter" in needs:
+        qualifies |= np.where(np.isnan(nps), -1.0, nps) >= 9
+    champion = top & qualifies & (frequency >= int(s.get("champion_min_visits", 2)))
+
+    loyal = seasons_active >= int(s["loyal_seasons"])
+    if s.get("loyal_if_subscriber", True):
+        loyal |= subscriber
+    if s.get("loyal_if_member", True):
+        loyal |= member
+    regular = recent_visits >= int(s["regular_visits"])
+    returner = frequency >= 2
+
+    code = {t: i for i, t in enumerate(ALL_TIERS)}
+    conditions = [lapsed, champion, loyal, regular, returner]
+    choices = [code[t] for t in (LAPSED, "champion", "loyal", "regular", "returner")]
+    return np.select(conditions, choices, code["first_timer"]).astype(np.int8)
+
+
+def _lapsed_cutoff(s: Mapping[str, Any], as_of: pd.Timestamp) -> pd.Timestamp:
+    return as_of - pd.DateOffset(months=int(s["lapsed_months"]))
 
 
 def assign_tiers(
@@ -176,35 +234,23 @@ def assign_tiers(
             raise ValueError("as_of is needed (features.attrs has no 'as_of')")
     as_of = pd.Timestamp(as_of)
     f = features
-    cutoff = as_of - pd.DateOffset(months=int(s["lapsed_months"]))
-    current = f[FC.is_subscriber].astype(bool) | f[FC.is_member].astype(bool)
-    lapsed = (f[FC.last_visit] <= cutoff) & ~current
+    codes = _ladder_codes(
+        s,
+        lapsed_by_date=(f[FC.last_visit] <= _lapsed_cutoff(s, as_of)).to_numpy(dtype=bool),
+        frequency=f[FC.frequency].to_numpy(dtype=float),
+        recent_visits=f[FC.recent_visits].to_numpy(dtype=float),
+        seasons_active=f[FC.seasons_active].to_numpy(dtype=float),
+        total_spend=f[FC.total_spend].to_numpy(dtype=float),
+        subscriber=f[FC.is_subscriber].astype(bool).to_numpy(dtype=bool),
+        member=f[FC.is_member].astype(bool).to_numpy(dtype=bool),
+        donor=f[FC.is_donor].astype(bool).to_numpy(dtype=bool),
+        nps=f[FC.latest_nps].astype(float).to_numpy(dtype=float),
+    )
+    return pd.Series(_tier_categorical(codes), index=f.index, name=TIER)
 
-    share = float(s["champion_top_share"])
-    active = ~lapsed
-    top = _top_share(f[FC.frequency], active, share) | _top_share(f[FC.total_spend], active, share)
-    qualifies = pd.Series(False, index=f.index)
-    needs = set(s.get("champion_needs", []))
-    if "member" in needs:
-        qualifies |= f[FC.is_member].astype(bool)
-    if "donor" in needs:
-        qualifies |= f[FC.is_donor].astype(bool)
-    if "promoter" in needs:
-        qualifies |= f[FC.latest_nps].astype(float).fillna(-1).to_numpy() >= 9
-    champion = top & qualifies & (f[FC.frequency] >= int(s.get("champion_min_visits", 2)))
 
-    loyal = f[FC.seasons_active] >= int(s["loyal_seasons"])
-    if s.get("loyal_if_subscriber", True):
-        loyal |= f[FC.is_subscriber].astype(bool)
-    if s.get("loyal_if_member", True):
-        loyal |= f[FC.is_member].astype(bool)
-    regular = f[FC.recent_visits] >= int(s["regular_visits"])
-    returner = f[FC.frequency] >= 2
-
-    conditions = [lapsed, champion, loyal, regular, returner]
-    choices = [LAPSED, "champion", "loyal", "regular", "returner"]
-    values = np.select([c.to_numpy(dtype=bool) for c in conditions], choices, "first_timer")
-    return pd.Series(pd.Categorical(values, dtype=tier_dtype()), index=f.index, name=TIER)
+def _tier_categorical(codes: np.ndarray) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, dtype=tier_dtype())
 
 
 def _check_window(cfg: OrgConfig | None) -> None:
@@ -264,29 +310,45 @@ def tier_history(
             until if until else season_of(pd.Series([pd.Timestamp(last)]), m).iloc[0]
         )
         seasons = [season_label(y, m) for y in range(a, b + 1)]
-    parts = []
-    for label in seasons:
+    s = tier_settings(cfg)
+    labels: list[str] = []
+    customers, season_codes, tier_codes = [], [], []
+    for label in seasons:  # per season only integer codes; labels are attached once
         as_of = season_end(label, m)
-        feats = build_features(prep, as_of, cfg)
-        if feats.empty:
+        f, population = feature_arrays(prep, as_of, LADDER_INPUTS)
+        rows = np.flatnonzero(population)
+        if len(rows) == 0:
             continue
-        tiers = assign_tiers(feats, cfg, as_of=as_of)
-        parts.append(
-            pd.DataFrame(
-                {
-                    FC.customer_id: feats.index.to_numpy(),
-                    SEASON: label,
-                    TIER: tiers.to_numpy(),
-                }
-            )
+        cutoff = np.int64(_lapsed_cutoff(s, as_of).value)
+        codes = _ladder_codes(
+            s,
+            lapsed_by_date=f[FC.last_visit][rows] <= cutoff,
+            frequency=f[FC.frequency][rows],
+            recent_visits=f[FC.recent_visits][rows],
+            seasons_active=f[FC.seasons_active][rows],
+            total_spend=f[FC.total_spend][rows],
+            subscriber=f[FC.is_subscriber][rows],
+            member=f[FC.is_member][rows],
+            donor=f[FC.is_donor][rows],
+            nps=f[FC.latest_nps][rows],
         )
-    if not parts:
+        del f, population
+        customers.append(rows)
+        season_codes.append(np.full(len(rows), len(labels), dtype=np.int16))
+        tier_codes.append(codes)
+        labels.append(label)
+    if not labels:
         return _empty_history()
-    out = pd.concat(parts, ignore_index=True)
-    out[FC.customer_id] = out[FC.customer_id].astype("string")
-    out[SEASON] = out[SEASON].astype("string")
-    out[TIER] = out[TIER].astype(tier_dtype())
-    return out
+    cust = np.concatenate(customers)
+    del customers
+    season_index = pd.array(labels, dtype="string")
+    return pd.DataFrame(
+        {
+            FC.customer_id: pd.array(prep.ids, dtype="string").take(cust),
+            SEASON: season_index.take(np.concatenate(season_codes)),
+            TIER: _tier_categorical(np.concatenate(tier_codes)),
+        }
+    )
 
 
 def _empty_history() -> pd.DataFrame:
