@@ -440,3 +440,31 @@ def test_notebook_90_parameters_cell() -> None:
     assert "def " not in code and "class " not in code
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     json.dumps(nb)  # plain JSON, committed stripped
+
+
+def test_tier_bands_and_targets_have_one_home(tmp_path: Path) -> None:
+    from conftest import TINY_ORG_YAML
+    from test_journey import HISTORY
+
+    from playbook.config import load_org
+    from playbook.errors import ConfigError
+    from playbook.journey import tier_conversion
+
+    extra = "tiers:\n  targets:\n    conversion_mid: [0.40, 0.60]\n    cltv_change: [0.0, 0.05]\n"
+    org = write_org(tmp_path / "one", {}, TINY_ORG_YAML + extra)
+    cfg = load_org(org)
+    s = scorecard.scorecard_settings(cfg)
+    assert scorecard.kpi_target("conversion", "regular", s) == (0.40, 0.60)
+    assert scorecard.kpi_target("cltv", "loyal", s) == (0.0, 0.05)
+    assert scorecard.kpi_target("conversion", "returner", s) == (0.08, 0.12)  # default kept
+    # the journey notebook reads the same setting: c4 loyal -> champion, 0.5 of the mid band
+    conv = tier_conversion(HISTORY, cfg, min_group=1).set_index("step")
+    assert (conv.loc["mid → top", "target_low"], conv.loc["mid → top", "target_high"]) == (
+        0.40,
+        0.60,
+    )
+    assert conv.loc["mid → top", "verdict"] == "within the target band"
+    # the old places are refused with a pointer to the new one
+    old = "journey:\n  tier_bands:\n    entry: [first_timer]\n"
+    with pytest.raises(ConfigError, match=r"'journey.tier_bands' is now 'tiers.bands'"):
+        load_org(write_org(tmp_path / "old", {}, TINY_ORG_YAML + old))

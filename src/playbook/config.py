@@ -185,6 +185,15 @@ def load_org(org_dir: str | Path, overrides: Mapping[str, Any] | None = None) ->
     return validate(merged, org_dir, path)
 
 
+# Settings that moved: (section, key) -> where they live now.
+MOVED = {
+    ("journey", "tier_bands"): "tiers.bands",
+    ("scorecard", "tier_bands"): "tiers.bands",
+    ("journey", "targets"): "tiers.targets",
+    ("scorecard", "targets"): "tiers.targets",
+}
+
+
 def _check_known_keys(user: Mapping[str, Any], defaults: Mapping[str, Any], path: Path) -> None:
     unknown = sorted(set(user) - set(defaults))
     if unknown:
@@ -198,6 +207,12 @@ def _check_known_keys(user: Mapping[str, Any], defaults: Mapping[str, Any], path
             continue
         if isinstance(value, Mapping) and not base.get("_open", False):
             extra = sorted(set(value) - set(base))
+            moved = [f"'{key}.{k}' is now '{MOVED[(key, k)]}'" for k in extra if (key, k) in MOVED]
+            if moved:
+                raise ConfigError(
+                    f"'{path}': {'; '.join(moved)} (one home for settings that several "
+                    "notebooks share).\nWhat to do: move those lines there in org.yaml."
+                )
             if extra:
                 raise ConfigError(
                     f"'{path}': section '{key}' has unknown setting(s): {', '.join(extra)}.\n"

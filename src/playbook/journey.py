@@ -39,8 +39,8 @@ Tiers come from :func:`playbook.tiers.tier_history` (each customer's tier at eac
 end). A transition matrix counts customers by their tier at the end of one season (rows)
 and the next (columns); a row ``new`` counts customers acquired during the later season.
 Conversion between the three bands of the ladder (entry, mid, top; see
-``journey.tier_bands``) and churn (no visit in the following season) are set against
-the target bands in ``journey.targets``.
+``tiers.bands``) and churn (no visit in the following season) are set against
+the target bands in ``tiers.targets``.
 
 Everything is vectorised: customer ids become integer codes, visits are segments of one
 sort, and window counts are binary searches over sorted keys.
@@ -1817,7 +1817,7 @@ def tier_conversion(
 
     The denominator is the customers in a band at the end of one season; they convert
     when they are in the next band *or higher* at the end of the next season. Bands and
-    targets come from ``journey.tier_bands`` and ``journey.targets``.
+    targets come from ``tiers.bands`` and ``tiers.targets``.
 
     Returns
     -------
@@ -1826,12 +1826,12 @@ def tier_conversion(
         ``customers``, ``converted``, ``rate``, ``target_low``, ``target_high``,
         ``verdict``. Rates on fewer than ``min_group`` customers are masked.
     """
-    opts = journey_settings(cfg)
-    bands = {k: set(v) for k, v in opts["tier_bands"].items()}
-    targets = opts["targets"]
+    ladder = settings(cfg, "tiers")
+    bands = {k: set(v) for k, v in ladder["bands"].items()}
+    targets = ladder["targets"]
     steps = [
-        ("entry → mid", bands["entry"], bands["mid"] | bands["top"], targets["entry_to_mid"]),
-        ("mid → top", bands["mid"], bands["top"], targets["mid_to_top"]),
+        ("entry → mid", bands["entry"], bands["mid"] | bands["top"], targets["conversion_entry"]),
+        ("mid → top", bands["mid"], bands["top"], targets["conversion_mid"]),
     ]
     seasons = history_seasons(history)
     rows = []
@@ -1922,7 +1922,7 @@ def churn_by_tier(
     Churn: a customer on the ladder (not lapsed) at the end of one season who made no
     visit during the next. The year-on-year change is the relative change of a tier's
     churn rate from the previous pair of seasons (the target band asks for a fall of
-    15–20% a year, ``journey.targets.churn_change_yoy``).
+    15–20% a year, ``tiers.targets.churn_change``).
 
     Returns
     -------
@@ -1931,7 +1931,7 @@ def churn_by_tier(
         ``churned``, ``churn_rate``, ``change_yoy``, ``verdict``; tiers with fewer than
         ``min_group`` customers masked.
     """
-    low, high = (float(x) for x in journey_settings(cfg)["targets"]["churn_change_yoy"])
+    low, high = (float(x) for x in settings(cfg, "tiers")["targets"]["churn_change"])
     seasons = history_seasons(history)
     rows = []
     for a, b in zip(seasons[:-1], seasons[1:], strict=True):

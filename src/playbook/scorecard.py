@@ -18,7 +18,7 @@ The KPIs (:data:`KPIS`), each by tier:
 - *engagement* — share of the tier at the season start (its tier at the end of the
   season before) that booked, clicked an email or attended during the season;
 - *conversion* — share of the tier at the season start that had reached the next band
-  of the ladder (entry → mid → top, ``scorecard.tier_bands``) by the season end;
+  of the ladder (entry → mid → top, ``tiers.bands``) by the season end;
 - *churn* — share of the tier at the season start with no visit during the season.
 
 CLTV, engagement and churn are judged on their change from last season (relative: 0.10
@@ -157,10 +157,19 @@ HEADLINE_MEASURES: dict[str, tuple[str, bool]] = {
 # Settings
 # ---------------------------------------------------------------------------
 def scorecard_settings(cfg: OrgConfig | None = None) -> dict[str, Any]:
-    """The ``scorecard`` settings in force (package defaults overridden by ``org.yaml``)."""
+    """The ``scorecard`` settings in force (package defaults overridden by ``org.yaml``).
+
+    ``tier_bands`` and ``targets`` come from the ``tiers`` section (``bands``,
+    ``targets``), their one home, shared with the journey notebook.
+    """
     if cfg is not None and cfg.section("scorecard"):
-        return thaw(cfg.section("scorecard"))
-    return thaw(package_defaults().get("scorecard", {}))
+        out = thaw(cfg.section("scorecard"))
+    else:
+        out = thaw(package_defaults().get("scorecard", {}))
+    ladder = thaw(cfg.section("tiers")) if cfg is not None else package_defaults()["tiers"]
+    out["tier_bands"] = thaw(ladder["bands"])
+    out["targets"] = thaw(ladder["targets"])
+    return out
 
 
 def status_words(settings: Mapping[str, Any] | None = None) -> dict[str, str]:
