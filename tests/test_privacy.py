@@ -295,3 +295,41 @@ def test_no_code_path_evaluates_settings() -> None:
         src = inspect.getsource(module)
         for bad in ("eval(", "exec(", "yaml.load(", "yaml.unsafe_load", "pickle", "__import__"):
             assert bad not in src, (module.__name__, bad)
+
+
+def test_complementary_cells_leave_no_lone_masked_cell() -> None:
+    from playbook.privacy import complementary_cells
+
+    counts = np.array(
+        [
+            [50, 3, 20, 0],  # 3 is masked; alone in its row -> the 20 goes too (smallest)
+            [40, 30, 60, 5],  # 5 masked; column 3 then has it alone -> see below
+            [0, 0, 80, 0],
+        ]
+    )
+    primary = (counts > 0) & (counts < 10)
+    m = complementary_cells(counts, primary)
+    assert m[0, 1] and m[0, 2]  # row 0: the smallest other non-zero cell (20, not 50)
+    assert m[1, 3]
+    # no row or column keeps exactly one masked cell, unless nothing else in it could be
+    # masked (column 3: the 5 is its whole total, itself too small to be shown)
+    for view_m, view_c in ((m, counts), (m.T, counts.T)):
+        for line_m, line_c in zip(view_m, view_c, strict=True):
+            assert line_m.sum() != 1 or ((line_c > 0) & ~line_m).sum() == 0
+    assert not m[counts == 0].any()  # zeros are never masked
+    # primary masking that is already safe is left alone
+    safe = np.array([[5, 5, 40], [5, 5, 40]])
+    assert (complementary_cells(safe, safe < 10) == (safe < 10)).all()
+
+
+def test_tier_transitions_get_secondary_suppression() -> None:
+    from playbook.journey import mask_transitions
+
+    tiers = ["first_timer", "returner", "regular"]
+    counts = pd.DataFrame([[40, 4, 30], [20, 50, 25], [15, 35, 60]], index=tiers, columns=tiers)
+    shown, rates = mask_transitions(counts, min_group=10)
+    masked = shown.isna().to_numpy()
+    assert masked.sum() >= 4  # the 4, a second cell in its row and in its column
+    assert (masked.sum(axis=1) != 1).all() and (masked.sum(axis=0) != 1).all()
+    assert (rates.isna().to_numpy() >= masked).all()  # rates masked with the counts
+    assert shown.attrs["suppressed"] == masked.sum()

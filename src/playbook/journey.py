@@ -61,7 +61,7 @@ from matplotlib.figure import Figure
 from playbook import charts, tiers
 from playbook.config import OrgConfig
 from playbook.features import FC, settings
-from playbook.privacy import merge_small_groups, suppress_small_groups
+from playbook.privacy import complementary_cells, merge_small_groups, suppress_small_groups
 from playbook.schema import SALES_CHANNELS
 from playbook.schema import Attendance as AT
 from playbook.schema import Customers as CU
@@ -1580,8 +1580,10 @@ def mask_transitions(
     """Counts and rates ready to show: small cells and small origin tiers masked.
 
     A cell with 1 to ``min_group - 1`` customers is masked; an origin row with fewer
-    than ``min_group`` customers in all is masked whole. Rates are computed before
-    masking. Rows and columns get display names; empty rows are dropped.
+    than ``min_group`` customers in all is masked whole. A row or column left with a
+    single masked cell gets a second one (:func:`playbook.privacy.complementary_cells`),
+    since tier sizes are shown elsewhere and the cell could be worked out. Rates are
+    computed before masking. Rows and columns get display names; empty rows are dropped.
 
     Returns
     -------
@@ -1599,6 +1601,12 @@ def mask_transitions(
         index=counts.index,
         columns=counts.columns,
     ) & (counts > 0)
+    # secondary suppression: tier sizes are shown elsewhere, so no lone masked cell
+    small = pd.DataFrame(
+        complementary_cells(counts.to_numpy(), small.to_numpy()),
+        index=counts.index,
+        columns=counts.columns,
+    )
     shown = counts.astype("Int64").mask(small)
     rates = rates.mask(small | (totals < min_group).to_numpy()[:, None])
     keep = totals > 0

@@ -3,6 +3,11 @@
 Any grouped table a report shows passes through :func:`suppress_small_groups`: a group
 of fewer customers than the organisation's threshold (default 10) could point at a
 person, so its figures are masked (or folded into an "Other (small groups)" row).
+
+Count tables whose row and column totals the report shows elsewhere (tier transitions:
+a tier's size each season is in the tier tables) also get *secondary* suppression,
+:func:`complementary_cells`: a lone masked cell in a row or column could be worked out
+by subtraction, so a second cell is masked with it.
 """
 
 from __future__ import annotations
@@ -96,3 +101,38 @@ def mask_small_cells(counts: pd.DataFrame, values: pd.DataFrame, min_group: int)
     out[counts.reindex_like(values).fillna(0) < min_group] = np.nan
     out.attrs["suppressed"] = int(((counts < min_group) & (counts > 0)).to_numpy().sum())
     return out
+
+
+def complementary_cells(counts: np.ndarray, masked: np.ndarray) -> np.ndarray:
+    """Secondary suppression: no row or column of a count table keeps a lone masked cell.
+
+    A masked cell that is the only one in its row (or column) can be worked out as the
+    row total minus the cells shown. For each such row and column the smallest other
+    non-zero cell is masked too (the first one on ties), repeated until no row or column
+    has exactly one masked cell. Zero cells are never masked: they identify nobody.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        2-D customer counts.
+    masked : numpy.ndarray
+        Boolean, same shape: the cells already masked (primary suppression).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask including the complementary cells.
+    """
+    c = np.asarray(counts, dtype=float)
+    m = np.asarray(masked, dtype=bool).copy()
+    changed = True
+    while changed:  # loops over the rows and columns of a small table, never customers
+        changed = False
+        for view_c, view_m in ((c, m), (c.T, m.T)):
+            for i in np.flatnonzero(view_m.sum(axis=1) == 1):
+                free = ~view_m[i] & (view_c[i] > 0)
+                if free.any():
+                    j = np.flatnonzero(free)[np.argmin(view_c[i][free])]
+                    view_m[i, j] = True  # m.T is a view: this writes into m
+                    changed = True
+    return m
