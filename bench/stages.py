@@ -476,6 +476,8 @@ def _pipeline(org: Path, scratch: Path, opts: dict[str, Any], clock: Clock) -> N
             top = int(segment_settings(cfg).get("top_artforms", 8))
             arts = artform_shares(prep, as_of, cfg, top=top)
             clusters_from_settings(cfg).fit(cluster_inputs(feats, arts, cfg))
+            del arts
+    feats = prep = None  # later steps start from the tables, as the notebooks do
     if have("journey"):
         from playbook.journey import build_journey, tier_flows
 
@@ -483,6 +485,7 @@ def _pipeline(org: Path, scratch: Path, opts: dict[str, Any], clock: Clock) -> N
             build_journey(tables, cfg, as_of=as_of)
             if history is not None:
                 tier_flows(history)
+    history = None
     if have("clv"):
         with clock.timed("clv"):
             clv = _moment_inputs(cfg, tables, as_of)
