@@ -38,7 +38,7 @@ import pandas as pd
 
 from playbook.config import OrgConfig
 from playbook.errors import PlaybookError
-from playbook.moments.data import MomentData, lookup, prepare_moments
+from playbook.moments.data import MomentData, locate, lookup, prepare_moments
 from playbook.moments.find import MC, fill_wording
 from playbook.moments.library import MomentSettings, moment_settings
 from playbook.tables import Tables
@@ -102,18 +102,27 @@ def control_draw(trigger_ids: Iterable[str], customer_ids: Iterable[str]) -> np.
     Deterministic, platform independent and reproducible in any language, so an analyst
     can check who was held back.
     """
-    pairs = pd.DataFrame({"t": list(trigger_ids), "c": list(customer_ids)})
-    if pairs.empty:
+    t, c = (
+        x if isinstance(x, pd.Series) else pd.Series(list(x), dtype=object)
+        for x in (trigger_ids, customer_ids)
+    )
+    if len(t) != len(c):
+        raise ValueError("control_draw needs as many trigger ids as customer ids")
+    if len(t) == 0:
         return np.zeros(0)
-    uniq = pairs.drop_duplicates()
+    # hash each distinct (trigger, customer) pair once
+    t_code, t_uniq = pd.factorize(t, use_na_sentinel=False)
+    c_code, c_uniq = pd.factorize(c, use_na_sentinel=False)
+    n_c = len(c_uniq)
+    pair, pairs = pd.factorize(t_code.astype(np.int64) * n_c + c_code)
+    t_uniq, c_uniq = np.asarray(t_uniq, dtype=object), np.asarray(c_uniq, dtype=object)
     draws = np.array(
         [
-            int.from_bytes(hashlib.sha256(f"{t}:{c}".encode()).digest()[:8], "big") / 2.0**64
-            for t, c in zip(uniq["t"], uniq["c"], strict=True)
+            int.from_bytes(hashlib.sha256(f"{tv}:{cv}".encode()).digest()[:8], "big") / 2.0**64
+            for tv, cv in zip(t_uniq[pairs // n_c], c_uniq[pairs % n_c], strict=True)
         ]
     )
-    lookup = pd.Series(draws, index=pd.MultiIndex.from_frame(uniq))
-    return lookup.reindex(pd.MultiIndex.from_frame(pairs)).to_numpy()
+    return draws[pair]
 
 
 def load_id_map(cfg: OrgConfig) -> pd.DataFrame:
@@ -143,7 +152,7 @@ def resolve_channels(
     out = pd.Series(pd.NA, index=moments.index, dtype="string")
     if moments.empty:
         return out
-    codes = data.ids.get_indexer(pd.Index(moments[MC.customer_id].astype("string")))
+    codes = locate(moments[MC.customer_id], data.ids)
     service = (moments[MC.kind] == "service").to_numpy(dtype=bool)
     free_service = service & (not settings.service_requires_consent)
     for tid, idx in moments.groupby(MC.trigger_id, sort=False).groups.items():
@@ -299,7 +308,7 @@ def build_action_list(
     m = moments.copy()
 
     # 1. anonymised
-    codes = data.ids.get_indexer(pd.Index(m[MC.customer_id].astype("string")))
+    codes = locate(m[MC.customer_id], data.ids)
     anon = (codes >= 0) & data.anonymised[np.maximum(codes, 0)]
     _count(excluded, m.loc[anon], "anonymised")
     m = m.loc[~anon]
@@ -332,12 +341,12 @@ def build_action_list(
     out = pd.concat([treated, control])
 
     # source ids, wording, tidy columns
-    if id_map is not None:
-        source = id_map.drop_duplicates("customer_id").set_index("customer_id")[
-            "source_customer_id"
-        ]
-        source.index = source.index.astype("string")
-        out[AC.source_customer_id] = lookup(out[MC.customer_id], source.astype("string"))
+    if id_map is not None:  # the first row of the map counts for each customer
+        pos = locate(out[MC.customer_id], id_map["customer_id"])
+        source = id_map["source_customer_id"].astype("string").array
+        out[AC.source_customer_id] = pd.Series(
+            source.take(pos, allow_fill=True), index=out.index, dtype="string"
+        )
         _count(excluded, out.loc[out[AC.source_customer_id].isna()], "no source id")
         out = out.loc[out[AC.source_customer_id].notna()]
     else:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from playbook.schema import Consents as CO
 from playbook.schema import Customers as CU
@@ -69,6 +71,180 @@ def lookup(keys: pd.Series, mapping: pd.Series) -> pd.Series:
 def take(arrays: Arrays, mask: np.ndarray) -> Arrays:
     """Rows of a dict of equal-length arrays."""
     return {k: v[mask] for k, v in arrays.items()}
+
+
+def lexsort(keys: tuple[np.ndarray, ...]) -> np.ndarray:
+    """``np.lexsort(keys)`` (last key first, stable), several times faster on codes.
+
+    Every key but the first (the least significant, e.g. a time) must be integers, such
+    as customer and production codes: they are packed with each row's position into one
+    int64 and sorted with numpy's fast (SIMD) sort, after a stable sort by the first key
+    when that is not already in order. Keys too wide to pack use ``np.lexsort``.
+    """
+    keys = tuple(np.asarray(k) for k in keys)
+    n = len(keys[0])
+    if n < 2 or len(keys) < 2 or any(k.dtype.kind not in "biu" for k in keys[1:]):
+        return np.lexsort(keys)
+    first = keys[0]
+    by_first = None if bool((first[1:] >= first[:-1]).all()) else np.argsort(first, kind="stable")
+    bits = (n - 1).bit_length()
+    packed = np.arange(n, dtype=np.int64)
+    shift = bits
+    for k in keys[1:]:  # least significant first, above the positions
+        lo = int(k.min())
+        width = (int(k.max()) - lo).bit_length()
+        if shift + width > 62:
+            return np.lexsort(keys)
+        if width:
+            v = k if by_first is None else k[by_first]
+            packed |= (v.astype(np.int64) - lo) << shift
+        shift += width
+    packed.sort()
+    pos = packed & ((np.int64(1) << bits) - 1)
+    return pos if by_first is None else by_first[pos]
+
+
+def sort_within(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.lexsort((values, groups))`` for rows already sorted by ``groups``.
+
+    Only the groups whose values are not already in order are sorted, so rows that are
+    nearly in order (a customer's bookings by purchase, wanted by performance) cost
+    little. ``groups`` are non-negative integer codes.
+    """
+    n = len(groups)
+    order = np.arange(n)
+    if n < 2:
+        return order
+    descent = (groups[1:] == groups[:-1]) & (values[1:] < values[:-1])
+    if not descent.any():
+        return order
+    bad = np.zeros(int(groups.max()) + 1, dtype=bool)
+    bad[groups[1:][descent]] = True
+    rows = np.flatnonzero(bad[groups])
+    order[rows] = rows[lexsort((values[rows], groups[rows]))]
+    return order
+
+
+def merge_sorted(a: Arrays, b: Arrays) -> Arrays:
+    """Rows of ``a`` and ``b``, both sorted by ``cust`` then ``time``, merged in that order.
+
+    The same as sorting ``a`` followed by ``b`` with a stable sort: on ties ``a``'s rows
+    come first. Each row of ``b`` finds its place by binary search within its customer's
+    rows of ``a`` (a few vectorised halvings), so ``a`` is never sorted again.
+    """
+    n_a, n_b = len(a["cust"]), len(b["cust"])
+    lo = np.searchsorted(a["cust"], b["cust"], side="left")
+    hi = np.searchsorted(a["cust"], b["cust"], side="right")
+    active = np.flatnonzero(lo < hi)
+    while len(active):  # rows of a at or before each row of b: lo ends past them
+        mid = (lo[active] + hi[active]) // 2
+        before = a["time"][mid] <= b["time"][active]
+        lo[active] = np.where(before, mid + 1, lo[active])
+        hi[active] = np.where(before, hi[active], mid)
+        active = active[lo[active] < hi[active]]
+    from_b = np.zeros(n_a + n_b, dtype=bool)
+    from_b[lo + np.arange(n_b)] = True
+    out = {}
+    for k in a:
+        col = np.empty(n_a + n_b, dtype=np.result_type(a[k], b[k]))
+        col[~from_b] = a[k]
+        col[from_b] = b[k]
+        out[k] = col
+    return out
+
+
+def arrow_text(values: pd.Series) -> pa.ChunkedArray:
+    """The values as an Arrow string array (no copy when they already are Arrow strings)."""
+    arr = values.astype("string").array
+    if hasattr(arr, "__arrow_array__"):
+        out = arr.__arrow_array__()
+    else:  # pragma: no cover - "string" is Arrow-backed whenever pyarrow is installed
+        out = pa.array(arr.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    return out if isinstance(out, pa.ChunkedArray) else pa.chunked_array([out])
+
+
+def locate(keys: pd.Series | pd.Index, haystack: pd.Series | pd.Index) -> np.ndarray:
+    """Position in ``haystack`` of each key, as text (its first, -1 when absent or missing).
+
+    Built for a few keys in many values (a hundred thousand moments among a million
+    customers): only the distinct keys are hashed, and the haystack is streamed past
+    them, so nothing is built over the haystack.
+    """
+    keys = pd.Series(keys.array)
+    code, uniq = pd.factorize(keys.astype("string"))
+    if len(uniq) == 0:
+        return np.full(len(keys), -1, dtype=np.int64)
+    hit = pc.index_in(
+        arrow_text(pd.Series(haystack.array)),
+        value_set=arrow_text(pd.Series(uniq)).combine_chunks(),
+    )
+    hit = hit.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = np.flatnonzero(hit >= 0)[::-1]
+    first = np.full(len(uniq), -1, dtype=np.int64)
+    first[hit[rows]] = rows  # rows reversed: the first position is set last
+    return gather(first, code, -1)
+
+
+def _sorted_integers(text: pa.ChunkedArray) -> np.ndarray | None:
+    """The text as int64 when it holds integers in ascending order, each written one way.
+
+    Then every distinct text is one run of equal integers, so the runs number the texts
+    in order of first appearance without hashing a single string (ids exported in
+    ascending order, as order numbers usually are). None otherwise: not all integers,
+    not sorted, missing values, or one integer written two ways ("7" and "007").
+    """
+    if len(text) == 0 or text.null_count:
+        return None
+    try:
+        pc.cast(text.slice(0, 1000), pa.int64())  # fails fast on ids such as "C0a3…"
+        ints = pc.cast(text, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    raw = ints.to_numpy().astype(np.int64, copy=False)
+    if not bool((raw[1:] >= raw[:-1]).all()):
+        return None
+    same_int = raw[1:] == raw[:-1]
+    if same_int.any():
+        same_text = pc.equal(text.slice(1), text.slice(0, len(text) - 1))
+        if bool((same_int & ~same_text.to_numpy(zero_copy_only=False)).any()):
+            return None
+    return raw
+
+
+def _integer_runs(text: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Codes of ids that are integers in ascending order, and where each id first shows.
+
+    None when :func:`_sorted_integers` finds they are not.
+    """
+    raw = _sorted_integers(arrow_text(text))
+    if raw is None:
+        return None
+    new = np.r_[True, raw[1:] != raw[:-1]]  # one run per distinct text: count the runs
+    return np.cumsum(new) - 1, np.flatnonzero(new)
+
+
+def factorize_text(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(values.astype("string"))``, faster for ids that are integers in text.
+
+    Returns int64 codes (-1 for missing) and the distinct values in order of first
+    appearance, as a ``string`` index; both identical to the plain factorisation.
+    """
+    text = values.astype("string")
+    runs = _integer_runs(text)
+    if runs is None:
+        local, uniques = pd.factorize(text)
+        return local.astype(np.int64, copy=False), pd.Index(uniques, dtype="string")
+    local, first = runs
+    return local, pd.Index(text.iloc[first].to_numpy(), dtype="string")
+
+
+def text_codes(values: pd.Series) -> np.ndarray:
+    """The codes of :func:`factorize_text` alone (cheaper: the distinct values are not kept)."""
+    text = values.astype("string")
+    runs = _integer_runs(text)
+    if runs is None:
+        return pd.factorize(text)[0].astype(np.int64, copy=False)
+    return runs[0]
 
 
 @dataclass
@@ -148,24 +324,28 @@ class MomentData:
         Sorted by customer then purchase time; ``purchase`` is the first purchase.
         """
         tk = self.tickets
-        m = self.standing(t) & ~tk["cancelled"]
-        rows = {k: tk[k][m] for k in _BOOKING_COLUMNS}
-        if len(rows["cust"]) == 0:
-            return rows
-        key = rows["cust"].astype(np.int64) * (np.int64(1) << 32) + rows["visit"]
-        _, first = np.unique(key, return_index=True)
-        first.sort()
-        return take(rows, first)
+        rows = np.flatnonzero(self.standing(t) & ~tk["cancelled"])
+        if len(rows):
+            key = tk["cust"][rows].astype(np.int64) * (np.int64(1) << 32) + tk["visit"][rows]
+            # the seats of one booking sit next to each other: drop those repeats first
+            # (never a first occurrence), then find the first of each key among the rest
+            runs = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+            cust, visit = tk["cust"][rows[runs]], tk["visit"][rows[runs]]
+            o = lexsort((np.arange(len(runs)), visit, cust))
+            k = key[runs[o]]
+            rows = rows[np.sort(runs[o[np.r_[True, k[1:] != k[:-1]]]])]
+        return {k: tk[k][rows] for k in _BOOKING_COLUMNS}
 
-    def visits(self, t: np.int64) -> Arrays:
+    def visits(self, t: np.int64, bookings: Arrays | None = None) -> Arrays:
         """Visits that happened by ``t``: standing bookings whose performance has started.
 
-        Sorted by customer then performance time.
+        Sorted by customer then performance time. ``bookings`` is :meth:`bookings` at
+        ``t`` when already at hand.
         """
-        b = self.bookings(t)
-        v = take(b, b["event"] <= t)
-        order = np.lexsort((v["event"], v["cust"]))
-        return take(v, order)
+        b = self.bookings(t) if bookings is None else bookings
+        rows = np.flatnonzero(b["event"] <= t)
+        rows = rows[sort_within(b["cust"][rows], b["event"][rows])]
+        return take(b, rows)
 
     def spend_between(self, lo: np.int64, hi: np.int64) -> np.ndarray:
         """Money paid per customer in ``(lo, hi]``."""
@@ -188,20 +368,97 @@ _CUSTOMER_TABLES = (
 )
 
 
+def _run_starts(text: pa.ChunkedArray) -> np.ndarray | None:
+    """Mask of the rows whose value differs from the previous row's (None: few repeats).
+
+    Rows of one order, or a customer's consents and emails, sit next to each other:
+    coding only the first row of each run and repeating its code saves most lookups.
+    """
+    n = len(text)
+    if n < 2:
+        return None
+    same = pc.equal(text.slice(1), text.slice(0, n - 1)).fill_null(False)
+    same = same.to_numpy(zero_copy_only=False)
+    if same.mean() < 0.3:
+        return None
+    return np.r_[True, ~same]
+
+
 def _customer_codes(tables: Tables) -> tuple[pd.Index, dict[str, np.ndarray]]:
-    """Customer ids (in order of first appearance) and each table's codes, in one pass."""
-    names = [t for t in _CUSTOMER_TABLES if len(tables[t])]
-    cols = [tables[t]["customer_id"].astype("string") for t in names]
-    if not cols:
-        return pd.Index([], dtype="string"), {t: np.zeros(0, np.int64) for t in _CUSTOMER_TABLES}
-    local, uniques = pd.factorize(pd.concat(cols, ignore_index=True))
-    local = local.astype(np.int64)
+    """Customer ids (in order of first appearance) and each table's codes, in one pass.
+
+    The tables' id columns are dictionary-encoded as one chunked Arrow array: one hash
+    table for all of them, and no copy of their text. Within a table only the first row
+    of each run of equal ids is looked up (a first appearance always starts a run).
+    """
     out = {t: np.zeros(0, dtype=np.int64) for t in _CUSTOMER_TABLES}
-    start = 0
-    for t, c in zip(names, cols, strict=True):
-        out[t] = local[start : start + len(c)]
-        start += len(c)
-    return pd.Index(uniques, dtype="string"), out
+    names = [t for t in _CUSTOMER_TABLES if len(tables[t])]
+    cols = [arrow_text(tables[t]["customer_id"]).cast(pa.large_string()) for t in names]
+    starts = [_run_starts(col) for col in cols]
+    cols = [
+        col if s is None else col.filter(pa.array(s)) for col, s in zip(cols, starts, strict=True)
+    ]
+    chunks = [c for col in cols for c in col.chunks]
+    if not chunks:
+        return pd.Index([], dtype="string"), out
+    enc = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string()))
+    ids = pd.Index(pd.arrays.ArrowStringArray(enc.chunk(enc.num_chunks - 1).dictionary))
+    first = 0
+    for t, col, s in zip(names, cols, starts, strict=True):
+        part = enc.chunks[first : first + col.num_chunks]
+        first += col.num_chunks
+        indices = pa.chunked_array([c.indices for c in part], type=enc.type.index_type)
+        codes_t = indices.fill_null(-1).to_numpy().astype(np.int64)
+        out[t] = (
+            codes_t if s is None else np.repeat(codes_t, np.diff(np.r_[np.flatnonzero(s), len(s)]))
+        )
+    return pd.Index(ids, dtype="string"), out
+
+
+def _parent_rows(ol: pd.DataFrame, orig: np.ndarray, rev_rows: np.ndarray) -> np.ndarray:
+    """Row of the original line each reversing line points to (-1 when none).
+
+    A parent id held by several original lines points to the last of them. Line ids
+    that are integers in ascending order are searched by bisection; others are matched
+    with an Arrow ``is_in`` over the line ids, so they are never factorised.
+    """
+    parent = arrow_text(ol[OL.parent_line_id].iloc[rev_rows])
+    none = np.full(len(rev_rows), -1, dtype=np.int64)
+    if len(rev_rows) == 0 or parent.null_count == len(parent):
+        return none
+    line_ids = arrow_text(ol[OL.line_id])
+    found = _bisect_parents(parent, line_ids, orig)
+    if found is not None:
+        return found
+    hit = pc.is_in(line_ids, value_set=pc.unique(parent.drop_null()))
+    cand = np.flatnonzero(hit.to_numpy(zero_copy_only=False) & orig)[::-1]  # last first
+    pos = pc.index_in(parent, value_set=line_ids.take(pa.array(cand)).combine_chunks())
+    return gather(cand, pos.fill_null(-1).to_numpy(zero_copy_only=False), -1)
+
+
+def _bisect_parents(
+    parent: pa.ChunkedArray, line_ids: pa.ChunkedArray, orig: np.ndarray
+) -> np.ndarray | None:
+    """:func:`_parent_rows` for line ids that are integers in ascending order (else None)."""
+    ints = _sorted_integers(line_ids)
+    if ints is None:
+        return None
+    try:
+        wanted = pc.cast(parent, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    known = ~wanted.is_null().to_numpy(zero_copy_only=False)
+    wanted = wanted.fill_null(0).to_numpy().astype(np.int64, copy=False)
+    rows = np.flatnonzero(orig)
+    at = np.searchsorted(ints[rows], wanted, side="right") - 1  # the last line with the id
+    ok = np.flatnonzero(known & (at >= 0))
+    ok = ok[ints[rows[at[ok]]] == wanted[ok]]
+    out = np.full(len(wanted), -1, dtype=np.int64)
+    if len(ok):  # the same integer, and the same text ("7" is not "007")
+        same = pc.equal(parent.take(pa.array(ok)), line_ids.take(pa.array(rows[at[ok]])))
+        ok = ok[same.to_numpy(zero_copy_only=False)]
+        out[ok] = rows[at[ok]]
+    return out
 
 
 def prepare_moments(tables: Tables) -> MomentData:
@@ -241,9 +498,11 @@ def prepare_moments(tables: Tables) -> MomentData:
     prod_art = codes(art_src, artforms) if len(prod_ids) else np.zeros(0, dtype=np.int64)
     if prods[PR.artform].notna().any():
         available.add("productions.artform")
+    # the lines' performances are coded once: performance ids are the performances
+    # table's, then the lines' own ones in order of first appearance
+    line_perf, line_perf_ids = factorize_text(ol[OL.performance_id])
     perf_ids = pd.Index(
-        pd.concat([perfs[PF.performance_id], ol[OL.performance_id]])
-        .dropna()
+        pd.concat([perfs[PF.performance_id].dropna().astype("string"), line_perf_ids.to_series()])
         .astype("string")
         .unique()
     )
@@ -258,37 +517,36 @@ def prepare_moments(tables: Tables) -> MomentData:
     status = ol[OL.status].astype("string")
     is_ticket = (item == "ticket").to_numpy(dtype=bool, na_value=False)
     orig = is_ticket & (status == "active").to_numpy(dtype=bool, na_value=False)
-    rev = is_ticket & status.isin(["returned", "exchanged"]).to_numpy(dtype=bool, na_value=False)
+    exchanged = (status == "exchanged").to_numpy(dtype=bool, na_value=False)
+    rev = is_ticket & ((status == "returned").to_numpy(dtype=bool, na_value=False) | exchanged)
     ol_cust = cust_codes["order_lines"]
     ol_time = ns(ol[OL.purchase_time])
-    ol_perf = codes(ol[OL.performance_id], perf_ids)
-    # one code space for line ids and the parent ids of reversing lines
-    line_ids = ol[OL.line_id].astype("string")
-    lcodes, luniq = pd.factorize(
-        pd.concat([line_ids, ol[OL.parent_line_id].astype("string")[rev]], ignore_index=True)
-    )
-    line_code, parent_code = lcodes[: len(ol)], lcodes[len(ol) :]
-    row_of = np.full(len(luniq), -1, dtype=np.int64)
-    orig_rows = np.flatnonzero(orig)
-    row_of[line_code[orig_rows]] = orig_rows
+    # performance code of a line: gather(perf_of, line_perf[rows], -1), for the rows used
+    perf_of = perf_ids.get_indexer(line_perf_ids).astype(np.int64)
     rev_rows = np.flatnonzero(rev)
-    parent_row = np.where(parent_code >= 0, row_of[np.maximum(parent_code, 0)], -1)
-    reversed_at = np.full(len(ol), NEVER, dtype=np.int64)
+    parent_row = _parent_rows(ol, orig, rev_rows)
     linked = parent_row >= 0
+    reversed_at = np.full(len(ol), NEVER, dtype=np.int64)
     np.minimum.at(reversed_at, parent_row[linked], ol_time[rev_rows[linked]])
 
-    cust = ol_cust[orig]
-    purchase = ol_time[orig]
-    perf = ol_perf[orig]
-    has_perf = perf >= 0
+    # lines paid for (tickets and subscriptions, returns net), sorted once by customer
+    # then purchase: the money rows, and the original tickets among them
+    paid = (is_ticket | (item == "subscription").to_numpy(dtype=bool, na_value=False)) & (
+        status != "void"
+    ).to_numpy(dtype=bool, na_value=True)
+    lines = np.flatnonzero(paid & (ol_cust >= 0))
+    lines = lines[lexsort((ol_time[lines], ol_cust[lines]))]
+    rows = lines[orig[lines]]  # every original ticket line is paid for
+    purchase = ol_time[rows]
+    perf = gather(perf_of, line_perf[rows], -1)
     start = gather(perf_start, perf, np.iinfo(np.int64).min)
     start = np.where(start == np.iinfo(np.int64).min, purchase, start)
     prod = gather(perf_prod, perf, -1)
-    order = pd.factorize(ol[OL.order_id].astype("string"))[0].astype(np.int64)[orig]
+    order = text_codes(ol[OL.order_id])[rows]
     # a visit is a performance; a ticket without one is its own order's visit
-    visit = np.where(has_perf, perf, -(order + 2))
+    visit = np.where(perf >= 0, perf, -(order + 2))
     tickets = {
-        "cust": cust,
+        "cust": ol_cust[rows],
         "purchase": purchase,
         "event": start,
         "perf": perf,
@@ -296,48 +554,48 @@ def prepare_moments(tables: Tables) -> MomentData:
         "art": gather(prod_art, prod, -1),
         "order": order,
         "visit": visit.astype(np.int64),
-        "reversed_at": reversed_at[orig],
+        "reversed_at": reversed_at[rows],
         "cancelled": gather(perf_cancelled, perf, False).astype(bool),
-        "paid": ol[OL.paid_amount].to_numpy(dtype=float)[orig],
+        "paid": ol[OL.paid_amount].to_numpy(dtype=float)[rows],
     }
-    tickets = take(tickets, cust >= 0)
-    o = np.lexsort((tickets["purchase"], tickets["cust"]))
-    tickets = take(tickets, o)
+    del reversed_at, rows
 
     # returns and exchanges -------------------------------------------------------
-    rperf = ol_perf[rev]
-    parent_perf = np.where(parent_row >= 0, ol_perf[np.maximum(parent_row, 0)], -1)
+    rperf = gather(perf_of, line_perf[rev_rows], -1)
+    parent_perf = gather(perf_of, np.where(linked, line_perf[np.maximum(parent_row, 0)], -1), -1)
     rperf = np.where(rperf >= 0, rperf, parent_perf)
     reversals = {
-        "cust": ol_cust[rev],
-        "time": ol_time[rev],
-        "reason": np.where(status.to_numpy(dtype=object)[rev] == "exchanged", "exchange", "return"),
+        "cust": ol_cust[rev_rows],
+        "time": ol_time[rev_rows],
+        "reason": np.where(exchanged[rev_rows], "exchange", "return"),
         "perf": rperf,
         "prod": gather(perf_prod, rperf, -1),
     }
     reversals = take(reversals, reversals["cust"] >= 0)
+    del line_perf, parent_row, parent_perf, rperf
 
     # money: tickets and subscriptions (returns net), memberships, donations ---------
-    paid = (is_ticket | (item == "subscription").to_numpy(dtype=bool, na_value=False)) & (
-        status != "void"
-    ).to_numpy(dtype=bool, na_value=True)
     ms = tables.memberships
     do = tables.donations
-    money = {
-        "cust": np.concatenate([ol_cust[paid], cust_codes["memberships"], cust_codes["donations"]]),
-        "time": np.concatenate([ol_time[paid], ns(ms[ME.start_date]), ns(do[DO.donation_date])]),
+    extra = {
+        "cust": np.concatenate([cust_codes["memberships"], cust_codes["donations"]]),
+        "time": np.concatenate([ns(ms[ME.start_date]), ns(do[DO.donation_date])]),
         "amount": np.concatenate(
-            [
-                ol[OL.paid_amount].to_numpy(dtype=float)[paid],
-                ms[ME.amount].fillna(0.0).to_numpy(dtype=float),
-                do[DO.amount].to_numpy(dtype=float),
-            ]
+            [ms[ME.amount].fillna(0.0).to_numpy(dtype=float), do[DO.amount].to_numpy(dtype=float)]
         ),
     }
-    money = take(money, money["cust"] >= 0)
-    o = np.lexsort((money["time"], money["cust"]))
-    money = take(money, o)
-    money["cum"] = pd.Series(money["amount"]).groupby(money["cust"]).cumsum().to_numpy()
+    keep = np.flatnonzero(extra["cust"] >= 0)
+    extra = take(extra, keep[lexsort((extra["time"][keep], extra["cust"][keep]))])
+    # both parts are sorted by customer then time: merge them, lines first on ties
+    lined = {
+        "cust": ol_cust[lines],
+        "time": ol_time[lines],
+        "amount": ol[OL.paid_amount].to_numpy(dtype=float)[lines],
+    }
+    del ol_cust, ol_time, lines, cust_codes["order_lines"]  # the lines are done
+    money = merge_sorted(lined, extra)
+    del lined, extra
+    money["cum"] = pd.Series(money["amount"]).groupby(money["cust"], sort=False).cumsum().to_numpy()
 
     # memberships -------------------------------------------------------------------
     mcust = cust_codes["memberships"]
@@ -351,7 +609,7 @@ def prepare_moments(tables: Tables) -> MomentData:
         "scheme": ms[ME.scheme].astype("string").fillna("").to_numpy(dtype=object),
     }
     memberships = take(memberships, mcust >= 0)
-    o = np.lexsort((memberships["start"], memberships["cust"]))
+    o = lexsort((memberships["start"], memberships["cust"]))
     memberships = take(memberships, o)
     # a customer's first term counts as a first year even when not typed "new"
     first_term = (
@@ -371,11 +629,10 @@ def prepare_moments(tables: Tables) -> MomentData:
     is_click = ((it[IN.kind] == "email_click") & it[IN.production_id].notna()).to_numpy(
         dtype=bool, na_value=False
     )
-    ck = it.loc[is_click]
     clicks = {
         "cust": cust_codes["interactions"][is_click],
-        "time": ns(ck[IN.occurred_at]),
-        "prod": codes(ck[IN.production_id], prod_ids),
+        "time": ns(it[IN.occurred_at][is_click]),
+        "prod": codes(it[IN.production_id][is_click], prod_ids),
     }
     clicks = take(clicks, (clicks["cust"] >= 0) & (clicks["prod"] >= 0))
 
@@ -412,12 +669,12 @@ def prepare_moments(tables: Tables) -> MomentData:
     consent: dict[str, np.ndarray] = {}
     cs = tables.consents
     granted = (cs[CO.status] == "granted").to_numpy(dtype=bool, na_value=False)
-    channel = cs[CO.channel].astype("string").to_numpy(dtype=object)
-    for name in pd.unique(channel[granted]):
+    channel, names = factorize_text(cs[CO.channel])
+    for code in pd.unique(channel[granted]):  # channels in order of first grant
         flag = np.zeros(n, dtype=bool)
-        c = cust_codes["consents"][granted & (channel == name)]
+        c = cust_codes["consents"][granted & (channel == code)]
         flag[c[c >= 0]] = True
-        consent[str(name)] = flag
+        consent[str(names[code]) if code >= 0 else str(pd.NA)] = flag
 
     return MomentData(
         ids=ids,

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from playbook.config import OrgConfig
-from playbook.moments.data import Arrays, MomentData, prepare_moments, take
+from playbook.moments.data import Arrays, MomentData, gather, locate, prepare_moments, take
 from playbook.moments.library import MomentSettings, TriggerConfig, moment_settings
 from playbook.moments.triggers import Evaluation, complete, day, days, frame, stack
 from playbook.tables import Tables
@@ -108,7 +108,7 @@ def evaluate_custom(tc: TriggerConfig, ev: Evaluation) -> Arrays:
         for c in tc.any_conditions:
             either |= c.mask(f)
         ok &= either
-    cust = ev.data.ids.get_indexer(pd.Index(f.index[ok].astype("string")))
+    cust = locate(f.index[ok], ev.data.ids)
     cust = cust[cust >= 0]
     return frame(cust, np.full(len(cust), ev.t), np.full(len(cust), ev.today))
 
@@ -159,17 +159,21 @@ def evaluate(
         keep &= ~data.anonymised[raw["cust"]]
         part = take(raw, keep)
         part["tix"] = np.full(len(part["cust"]), i, dtype=np.int64)
-        part["value"] = (
-            np.full(len(part["cust"]), float(tc.value))
-            if tc.value is not None
-            else _customer_value(part["cust"], data, settings, t, clv)
-        )
+        if tc.value is not None:
+            part["value"] = np.full(len(part["cust"]), float(tc.value))
         parts.append(part)
     if not parts:
         empty = complete(frame([], [], []))
         empty["tix"] = np.zeros(0, dtype=np.int64)
         empty["value"] = np.zeros(0)
         return empty, skipped
+    # customer values last, so lifetime values are looked up once for every trigger
+    valued = [p for p in parts if "value" not in p]
+    life = None
+    if clv is not None and valued:
+        life = _lifetime_values(data, clv, np.concatenate([p["cust"] for p in valued]))
+    for part in valued:
+        part["value"] = _customer_value(part["cust"], data, settings, t, life)
     return stack(parts), skipped
 
 
@@ -244,10 +248,31 @@ def find_moments(
     return out
 
 
+def _lifetime_values(data: MomentData, clv: pd.DataFrame, cust: np.ndarray) -> np.ndarray:
+    """Lifetime value per customer code, filled in for the codes ``cust`` (NaN elsewhere).
+
+    A customer with several prediction rows gets the first; one without gets NaN.
+    """
+    life = np.full(data.n, np.nan)
+    want = np.unique(cust)
+    if len(clv) == 0 or len(want) == 0:
+        return life
+    pos = locate(data.ids[want], clv["customer_id"])
+    life[want] = gather(clv["clv"].to_numpy(dtype=float), pos, np.nan)
+    return life
+
+
 def _customer_value(
-    cust: np.ndarray, data: MomentData, s: MomentSettings, t: np.int64, clv: pd.DataFrame | None
+    cust: np.ndarray,
+    data: MomentData,
+    s: MomentSettings,
+    t: np.int64,
+    life: np.ndarray | None,
 ) -> np.ndarray:
-    """Lifetime value when given, else money paid in the value window; never below the floor."""
+    """Lifetime value when known, else money paid in the value window; never below the floor.
+
+    ``life`` is :func:`_lifetime_values` of the CLV predictions (None without them).
+    """
     key = ("spend", int(t), s.value_window_days)
     spend = data.cache.get(key)
     if spend is None:
@@ -255,13 +280,9 @@ def _customer_value(
             del data.cache[old]  # keep only the latest as-of
         spend = data.cache[key] = data.spend_between(t - days(s.value_window_days), t)
     value = spend[cust] if len(cust) else np.zeros(0)
-    if clv is not None and len(cust):
-        by_id = pd.Series(
-            clv["clv"].to_numpy(dtype=float), index=clv["customer_id"].astype("string")
-        )
-        by_id = by_id[~by_id.index.duplicated()]
-        life = by_id.reindex(data.ids[cust]).to_numpy()
-        value = np.where(np.isfinite(life), life, value)
+    if life is not None and len(cust):
+        lv = life[cust]
+        value = np.where(np.isfinite(lv), lv, value)
     return np.maximum(value, s.value_floor)
 
 
@@ -356,6 +377,13 @@ def empty_moments() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in dtypes.items()})
 
 
+def _strftime(dates: pd.Series, fmt: str) -> pd.Series:
+    """``dates.dt.strftime(fmt)`` as ``string``, formatting each distinct date once."""
+    code, uniq = pd.factorize(dates)
+    text = pd.Series(uniq).dt.strftime(fmt).astype("string").array
+    return pd.Series(text.take(code, allow_fill=True), index=dates.index, dtype="string")
+
+
 def fill_wording(moments: pd.DataFrame, settings: MomentSettings) -> pd.Series:
     """Each moment's suggested wording: its trigger's template with context filled in.
 
@@ -366,7 +394,7 @@ def fill_wording(moments: pd.DataFrame, settings: MomentSettings) -> pd.Series:
     out = pd.Series("", index=moments.index, dtype="string")
     if moments.empty:
         return out
-    event = moments[MC.event_date].dt.strftime("%d %B %Y").str.lstrip("0")
+    event = _strftime(moments[MC.event_date], "%d %B %Y").str.lstrip("0")
     fields = {
         "org": pd.Series(settings.org_name, index=moments.index, dtype="string"),
         "title": moments[MC.title].astype("string"),

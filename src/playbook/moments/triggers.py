@@ -28,7 +28,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from playbook.moments.data import NEVER, NS_PER_DAY, Arrays, MomentData, gather, take
+from playbook.moments.data import (
+    NEVER,
+    NS_PER_DAY,
+    Arrays,
+    MomentData,
+    gather,
+    lexsort,
+    locate,
+    take,
+)
 from playbook.moments.library import trigger
 
 
@@ -63,8 +72,16 @@ class Evaluation:
     def visits(self) -> Arrays:
         """Visits that happened by the as-of instant (shared between triggers)."""
         if "visits" not in self.shared:
-            self.shared["visits"] = self.data.visits(self.t)
+            self.shared["visits"] = self.data.visits(self.t, self.bookings)
         return self.shared["visits"]
+
+    @cached_property
+    def last_visits(self) -> Arrays:
+        """Each customer's last visit by the as-of instant (shared between triggers)."""
+        if "last_visits" not in self.shared:
+            v = self.visits
+            self.shared["last_visits"] = take(v, last_of_group(v["cust"]))
+        return self.shared["last_visits"]
 
 
 # ---------------------------------------------------------------------------
@@ -144,6 +161,17 @@ def rank_in_group(keys: np.ndarray) -> np.ndarray:
     return np.arange(n) - np.repeat(starts, sizes)
 
 
+def repeated(keys: np.ndarray) -> np.ndarray:
+    """Mask of the rows whose key occurs more than once (one sort, no hashing)."""
+    s = np.sort(keys)
+    twice = s[1:][s[1:] == s[:-1]]
+    if len(twice) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    twice = twice[first_of_group(twice)]
+    pos = np.minimum(np.searchsorted(twice, keys), len(twice) - 1)
+    return twice[pos] == keys
+
+
 def pair_key(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """One int64 key for two small non-negative integer columns."""
     return np.asarray(a, dtype=np.int64) * (np.int64(1) << 32) + np.asarray(b, dtype=np.int64)
@@ -221,8 +249,7 @@ def recent_visit_counts(ev: Evaluation, within_days: int) -> tuple[np.ndarray, A
     v = ev.visits
     recent = v["event"] > ev.t - days(within_days)
     counts = np.bincount(v["cust"][recent], minlength=ev.data.n)
-    last = take(v, last_of_group(v["cust"]))
-    return counts, last
+    return counts, ev.last_visits
 
 
 # ---------------------------------------------------------------------------
@@ -241,7 +268,8 @@ def first_booking_welcome(ev: Evaluation) -> Arrays:
     cache = ev.data.cache
     if "first_booking" not in cache:  # every original ticket line, returned or not
         tk = ev.data.tickets
-        cache["first_booking"] = take(tk, first_of_group(tk["cust"]))
+        rows = np.flatnonzero(first_of_group(tk["cust"]))
+        cache["first_booking"] = {k: tk[k][rows] for k in ("cust", "purchase", "prod", "event")}
     first = cache["first_booking"]
     first = take(first, first["purchase"] <= ev.t)
     return frame(
@@ -294,9 +322,11 @@ def second_date(ev: Evaluation) -> Arrays:
 )
 def repeat_production(ev: Evaluation) -> Arrays:
     b = ev.bookings
-    b = take(b, b["prod"] >= 0)
-    order = np.lexsort((b["event"], b["prod"], b["cust"]))
-    b = take(b, order)
+    rows = np.flatnonzero(b["prod"] >= 0)
+    # only (customer, production) pairs booked more than once can have a second booking
+    key = pair_key(b["cust"][rows], b["prod"][rows])
+    rows = rows[repeated(key)]
+    b = take(b, rows[lexsort((b["event"][rows], b["prod"][rows], b["cust"][rows]))])
     second = rank_in_group(pair_key(b["cust"], b["prod"])) == 1
     s = take(b, second)
     on_day = day(s["event"])
@@ -339,10 +369,10 @@ def visit_milestone(ev: Evaluation) -> Arrays:
 )
 def first_visit_anniversary(ev: Evaluation) -> Arrays:
     v = ev.visits
-    first = take(v, first_of_group(v["cust"]))
-    last_event = v["event"][last_of_group(v["cust"])]
+    last_event = ev.last_visits["event"]
     active = last_event > ev.t - days(ev.params["active_within_days"])
-    first = take(first, active)
+    rows = np.flatnonzero(first_of_group(v["cust"]))[active]
+    first = {k: v[k][rows] for k in ("cust", "event")}
     month, dom = month_day(first["event"])
     rows, due = yearly(ev, month, dom)
     years = year_of(due) - year_of(first["event"][rows])
@@ -367,8 +397,7 @@ def first_visit_anniversary(ev: Evaluation) -> Arrays:
 )
 def birthday(ev: Evaluation) -> Arrays:
     d = ev.data
-    v = ev.visits
-    last = take(v, last_of_group(v["cust"]))
+    last = ev.last_visits
     active = last["cust"][last["event"] > ev.t - days(ev.params["active_within_days"])]
     known = (d.birth_month[active] > 0) & (d.birth_day[active] > 0)
     cust = active[known]
@@ -401,7 +430,7 @@ def at_risk_patron(ev: Evaluation) -> Arrays:
         risk = pred.loc[(pred["clv"] >= cut) & (pred["p_alive"] < below)]
     else:
         risk = at_risk_patrons(pred, p_alive_below=below, top_share=share)
-    cust = ev.data.ids.get_indexer(pd.Index(risk["customer_id"].astype("string")))
+    cust = locate(risk["customer_id"], ev.data.ids)
     cust = cust[cust >= 0]
     return frame(cust, np.full(len(cust), ev.t), np.full(len(cust), ev.today))
 
@@ -524,7 +553,7 @@ def service_recovery(ev: Evaluation) -> Arrays:
         c = take(c, c["purchase"] <= ev.t)
         # known when the refund went through, else on the day of the performance
         known = np.where(c["reversed_at"] < NEVER, c["reversed_at"], c["event"])
-        order = np.lexsort((known, c["perf"], c["cust"]))
+        order = lexsort((known, c["perf"], c["cust"]))
         c, known = take(c, order), known[order]
         first = first_of_group(pair_key(c["cust"], c["perf"]))
         c, known = take(c, first), known[first]
@@ -546,7 +575,7 @@ def service_recovery(ev: Evaluation) -> Arrays:
         if reason not in reasons:
             continue
         r = take(rv, (rv["reason"] == reason) & ~cancelled & (rv["time"] <= ev.t))
-        order = np.lexsort((r["time"], r["perf"], r["cust"]))
+        order = lexsort((r["time"], r["perf"], r["cust"]))
         r = take(r, order)
         r = take(r, first_of_group(pair_key(r["cust"], r["perf"] + 1)))
         parts.append(
@@ -576,10 +605,12 @@ def new_artform_insight(ev: Evaluation) -> Arrays:
     start = np.flatnonzero(first_of_group(b["cust"]))
     sizes = np.diff(np.r_[start, len(b["cust"])])
     first_buy = np.repeat(b["purchase"][start], sizes)
-    a = take(b, b["art"] >= 0)
-    first_buy = first_buy[b["art"] >= 0]
-    order = np.lexsort((a["purchase"], a["art"], a["cust"]))
-    a, first_buy = take(a, order), first_buy[order]
+    # only customers holding a booking for a performance still ahead can qualify
+    ahead = np.zeros(ev.data.n, dtype=bool)
+    ahead[b["cust"][b["event"] > ev.t]] = True
+    rows = np.flatnonzero((b["art"] >= 0) & ahead[b["cust"]])
+    rows = rows[lexsort((b["purchase"][rows], b["art"][rows], b["cust"][rows]))]
+    a, first_buy = take(b, rows), first_buy[rows]
     new = (
         first_of_group(pair_key(a["cust"], a["art"]))
         & (a["purchase"] > first_buy)
@@ -613,7 +644,7 @@ def email_click_no_booking(ev: Evaluation) -> Arrays:
     d = ev.data
     ck = d.clicks
     c = take(ck, (ck["time"] <= ev.t) & (ck["time"] > ev.t - days(ev.params["within_days"])))
-    order = np.lexsort((c["time"], c["prod"], c["cust"]))
+    order = lexsort((c["time"], c["prod"], c["cust"]))
     c = take(c, order)
     k = pair_key(c["cust"], c["prod"])
     nth = rank_in_group(k) + 1 == int(ev.params["min_clicks"])
