@@ -18,7 +18,7 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,24 +91,138 @@ def pseudonymise(ids: pd.Series, salt: bytes, prefix: str = "C") -> pd.Series:
 
     Only the distinct ids are hashed, so the cost grows with customers, not rows.
     """
-    codes, uniques = pd.factorize(ids.astype("string"), use_na_sentinel=True)
-    # HMAC (RFC 2104) with the salt's inner and outer blocks hashed once, not per id:
-    # the same digests as hmac.new(salt, id, sha256), several times faster.
-    block = hashlib.sha256().block_size
-    key = salt if len(salt) <= block else hashlib.sha256(salt).digest()
-    key = key.ljust(block, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key)).copy
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key)).copy
-    hashed = []
-    for u in uniques.tolist():
-        i, o = inner(), outer()
-        i.update(str(u).encode())
-        o.update(i.digest())
-        hashed.append(prefix + o.hexdigest()[:16])
-    if len(set(hashed)) != len(hashed):  # pragma: no cover - 64-bit collision
-        raise PlaybookError("Two customer ids hashed to the same pseudonym; change the salt.")
-    taken = pa.array(hashed, pa.large_string()).take(pa.array(codes, mask=codes < 0))
+    codes, uniques = parsing.factorize(ids.astype("string"))
+    hashed, _ = _pseudonyms(pa.array(uniques, pa.large_string()), salt, prefix)
+    taken = hashed.take(pa.array(codes, mask=codes < 0))
     return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([taken])), index=ids.index)
+
+
+def _pseudonyms(ids: pa.Array, salt: bytes, prefix: str) -> tuple[pa.Array, np.ndarray]:
+    """``prefix`` + the first 16 hex digits of HMAC-SHA256(salt, id) of each distinct id.
+
+    ``ids`` are Arrow strings without missing values. The pseudonyms are built as bytes
+    and handed to Arrow as one buffer (no Python string per id). Also returns their
+    sort order, found from the digests (fixed-width hex sorts like the number it writes).
+    """
+    heads = _hmac_heads(ids, salt)
+    order = np.argsort(heads)
+    if (heads[order[1:]] == heads[order[:-1]]).any():  # pragma: no cover - 64-bit collision
+        raise PlaybookError("Two customer ids hashed to the same pseudonym; change the salt.")
+    lead = np.frombuffer(prefix.encode(), dtype=np.uint8)
+    width = len(lead) + 16
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    nibbles = heads.astype(">u8").view(np.uint8).reshape(-1, 8)
+    text = np.empty((len(heads), width), dtype=np.uint8)
+    text[:, : len(lead)] = lead
+    text[:, len(lead) :: 2] = digits[nibbles >> 4]
+    text[:, len(lead) + 1 :: 2] = digits[nibbles & 15]
+    offsets = np.arange(0, width * (len(heads) + 1), width, dtype=np.int64)
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(text)]
+    return pa.Array.from_buffers(pa.large_string(), len(heads), buffers), order
+
+
+# SHA-256 (FIPS 180-4): round constants and initial state.
+_SHA256_K = np.array(
+    [
+        0x428A2F98, 0x71374491, 0xB5C0FBCF, 0xE9B5DBA5, 0x3956C25B, 0x59F111F1, 0x923F82A4,
+        0xAB1C5ED5, 0xD807AA98, 0x12835B01, 0x243185BE, 0x550C7DC3, 0x72BE5D74, 0x80DEB1FE,
+        0x9BDC06A7, 0xC19BF174, 0xE49B69C1, 0xEFBE4786, 0x0FC19DC6, 0x240CA1CC, 0x2DE92C6F,
+        0x4A7484AA, 0x5CB0A9DC, 0x76F988DA, 0x983E5152, 0xA831C66D, 0xB00327C8, 0xBF597FC7,
+        0xC6E00BF3, 0xD5A79147, 0x06CA6351, 0x14292967, 0x27B70A85, 0x2E1B2138, 0x4D2C6DFC,
+        0x53380D13, 0x650A7354, 0x766A0ABB, 0x81C2C92E, 0x92722C85, 0xA2BFE8A1, 0xA81A664B,
+        0xC24B8B70, 0xC76C51A3, 0xD192E819, 0xD6990624, 0xF40E3585, 0x106AA070, 0x19A4C116,
+        0x1E376C08, 0x2748774C, 0x34B0BCB5, 0x391C0CB3, 0x4ED8AA4A, 0x5B9CCA4F, 0x682E6FF3,
+        0x748F82EE, 0x78A5636F, 0x84C87814, 0x8CC70208, 0x90BEFFFA, 0xA4506CEB, 0xBEF9A3F7,
+        0xC67178F2,
+    ],
+    dtype=np.uint32,
+)  # fmt: skip
+_SHA256_IV = np.array(
+    [0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19],
+    dtype=np.uint32,
+)  # fmt: skip
+_HASH_LANES = 1 << 15  # ids hashed side by side (arrays that stay in the CPU cache)
+_ONE_BLOCK = 55  # longest id whose padded message fits one 64-byte block
+
+
+def _sha256_block(state: list[np.ndarray], words: list[Any]) -> list[np.ndarray]:
+    """The SHA-256 compression of one 16-word block, for many messages at once.
+
+    ``state`` holds the eight 32-bit state words and ``words`` the sixteen message
+    words, each a ``uint32`` array with one lane per message (or a value shared by all).
+    """
+    w = list(words)
+    a, b, c, d, e, f, g, h = state
+    for t in range(64):
+        if t >= 16:
+            x, y = w[(t - 15) & 15], w[(t - 2) & 15]
+            s0 = (x >> 7 | x << 25) ^ (x >> 18 | x << 14) ^ (x >> 3)
+            s1 = (y >> 17 | y << 15) ^ (y >> 19 | y << 13) ^ (y >> 10)
+            w[t & 15] = w[t & 15] + s0 + w[(t - 7) & 15] + s1
+        big1 = (e >> 6 ^ e >> 11 ^ e >> 25) ^ (e << 26 ^ e << 21 ^ e << 7)
+        t1 = h + big1 + (g ^ (e & (f ^ g))) + (w[t & 15] + _SHA256_K[t])
+        big0 = (a >> 2 ^ a >> 13 ^ a >> 22) ^ (a << 30 ^ a << 19 ^ a << 10)
+        t2 = big0 + ((a & b) | (c & (a | b)))
+        h, g, f, e, d, c, b, a = g, f, e, d + t1, c, b, a, t1 + t2
+    return [s + v for s, v in zip(state, (a, b, c, d, e, f, g, h), strict=True)]
+
+
+def _hmac_heads(ids: pa.Array, salt: bytes) -> np.ndarray:
+    """First 8 bytes of HMAC-SHA256(salt, id) of each id, as big-endian ``uint64``.
+
+    The same digests as ``hmac.new(salt, id.encode(), "sha256")`` (RFC 2104), computed
+    with numpy for many ids at once: the salt's inner and outer blocks are hashed once,
+    then each id costs two compressions. An id longer than one block (55 bytes) is
+    hashed by :mod:`hashlib`.
+    """
+    block = 64
+    key = salt if len(salt) <= block else hashlib.sha256(salt).digest()
+    key_bytes = np.frombuffer(key.ljust(block, b"\0"), dtype=np.uint8)
+    n = len(ids)
+    heads = np.empty(n, dtype=np.uint64)
+    if n == 0:
+        return heads
+    ids = ids.cast(pa.large_string())
+    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int64)[ids.offset : ids.offset + n + 1]
+    data = np.frombuffer(ids.buffers()[2] or b"", dtype=np.uint8)
+    lengths = np.diff(offsets)
+    pads = []
+    for pad in (0x36, 0x5C):
+        words = (key_bytes ^ np.uint8(pad)).view(">u4").astype(np.uint32)
+        iv = [_SHA256_IV[i : i + 1] for i in range(8)]
+        pads.append(_sha256_block(iv, [words[i : i + 1] for i in range(16)]))
+    inner_key, outer_key = pads
+    tail = [np.array([w], dtype=np.uint32) for w in (0x80000000, 0, 0, 0, 0, 0, 0, 96 * 8)]
+
+    def hash_lanes(lanes: np.ndarray) -> None:
+        m, size = len(lanes), lengths[lanes]
+        msg = np.zeros((m, block), dtype=np.uint8)  # id, 0x80, zeros, length in bits
+        row = np.repeat(np.arange(m), size)
+        col = np.arange(len(row)) - np.repeat(np.cumsum(size) - size, size)
+        msg[row, col] = data[np.repeat(offsets[lanes], size) + col]
+        msg[np.arange(m), size] = 0x80
+        bits = (block + size.astype(np.uint64)) * 8
+        msg[:, 56:] = bits.astype(">u8").view(np.uint8).reshape(m, 8)
+        words = np.ascontiguousarray(msg.view(">u4").astype(np.uint32).T)
+        inner = _sha256_block(inner_key, list(words))
+        outer = _sha256_block(outer_key, inner + tail)
+        heads[lanes] = outer[0].astype(np.uint64) << np.uint64(32) | outer[1]
+
+    short = np.flatnonzero(lengths <= _ONE_BLOCK)
+    parts = [short[i : i + _HASH_LANES] for i in range(0, len(short), _HASH_LANES)]
+    # numpy works outside the GIL on arrays this size: the parts are hashed side by side
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        list(pool.map(hash_lanes, parts))
+    long_ids = np.flatnonzero(lengths > _ONE_BLOCK)
+    if len(long_ids):
+        inner0 = hashlib.sha256(bytes(key_bytes ^ 0x36))
+        outer0 = hashlib.sha256(bytes(key_bytes ^ 0x5C))
+        for i in long_ids.tolist():
+            h_in, h_out = inner0.copy(), outer0.copy()
+            h_in.update(data[offsets[i] : offsets[i + 1]].tobytes())
+            h_out.update(h_in.digest())
+            heads[i] = int.from_bytes(h_out.digest()[:8], "big")
+    return heads
 
 
 # ---------------------------------------------------------------------------
@@ -141,6 +255,8 @@ class _Source:
         self.columns: dict[str, str] = dict(self.spec.get("columns") or {})
         self.optional = set(self.spec.get("optional_columns") or [])
         self.raw: dict[str, pd.Series] = {}  # source text of parsed columns, for the ledger
+        # pandas.factorize(..., use_na_sentinel=False) of text columns, by their Arrow array
+        self.factorized: dict[str, tuple[pa.ChunkedArray, np.ndarray, pd.Index]] = {}
         self.values: Mapping[str, Mapping] = self.spec.get("values") or {}
         self.dayfirst = bool(self.spec.get("dayfirst", cfg.settings["locale_dayfirst"]))
         money = cfg.section("money")
@@ -300,11 +416,20 @@ class _Source:
             if not all_blank.any():
                 break  # some column is filled on every row: no blank rows
         out = self.drop(frame, pd.Series(all_blank, index=frame.index), "blank_row")
+        # A value reads the same whatever the other rows hold, so the columns are parsed
+        # side by side (Arrow and numpy work outside the GIL), then applied in order:
+        # a row is dropped for the first column that cannot be read, as before.
+        columns = {c: out[c] for c in mapped}
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            jobs = {c: pool.submit(self._parse_column, c, columns[c]) for c in mapped}
         for canon in mapped:
-            self.raw[canon] = out[canon]
-            parsed, bad, reason = self._parse_column(canon, out[canon])
+            self.raw[canon] = columns.pop(canon)
+            parsed, bad, reason = jobs.pop(canon).result()
+            if bad is not None and len(bad) != len(out):
+                bad = bad.loc[out.index]  # rows an earlier column dropped are gone
             if bad is not None and bad.any():
                 out = self.drop(out, bad, reason, canon)  # ledger keeps the raw value
+            if len(parsed) != len(out):
                 parsed = parsed.loc[out.index]
             if canon == "postcode":
                 out = out.drop(columns=[canon])
@@ -378,17 +503,37 @@ class _Source:
         """Exact repeats are ``duplicate_line``; a reused key with other values is ``duplicate_id``."""
         cols = [c for c in frame.columns if c != ROW]
         keyed = bool(key) and all(k in frame.columns for k in key)
-        if keyed and not _shared_rows(frame, list(key)).any():
+        if keyed and not _shared_rows(frame, list(key), self.factorized).any():
             return frame  # no key value twice: no repeated rows, no reused ids
-        frame = self.drop(frame, _repeated_rows(frame, cols, key), "duplicate_line")
+        repeated = _repeated_rows(frame, cols, key, self.factorized)
+        frame = self.drop(frame, repeated, "duplicate_line")
         if keyed:
             frame = self.drop(
                 frame, frame.duplicated(subset=list(key), keep="first"), "duplicate_id", key[0]
             )
         return frame
 
+    def factorize(self, s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+        """``pandas.factorize(s)``, reusing the codes :meth:`dedupe` found for the same column."""
+        arr = parsing._arrow_strings(s)
+        hit = self.factorized.get(str(s.name))
+        if arr is None or hit is None or hit[0] is not arr:
+            return parsing.factorize(s)
+        _, codes, uniques = hit
+        missing = np.flatnonzero(uniques.isna())
+        if len(missing):  # dedupe counted missing as a value: make it -1 again
+            at = missing[0]
+            codes = np.where(codes == at, -1, codes - (codes > at))
+            uniques = uniques.delete(at)
+        return codes, uniques
 
-def _repeated_rows(frame: pd.DataFrame, cols: list[str], key: tuple[str, ...]) -> pd.Series:
+
+def _repeated_rows(
+    frame: pd.DataFrame,
+    cols: list[str],
+    key: tuple[str, ...],
+    factorized: dict[str, Any] | None = None,
+) -> pd.Series:
     """``frame.duplicated(subset=cols, keep="first")``, computed quickly on big tables.
 
     Only rows that share every column with another row can be repeats
@@ -398,7 +543,7 @@ def _repeated_rows(frame: pd.DataFrame, cols: list[str], key: tuple[str, ...]) -
         return frame.duplicated(subset=cols, keep="first")
     order = [c for c in key if c in cols] + [c for c in cols if c not in key]
     out = np.zeros(len(frame), dtype=bool)
-    maybe = np.flatnonzero(_shared_rows(frame, order))
+    maybe = np.flatnonzero(_shared_rows(frame, order, factorized))
     if len(maybe):
         out[maybe] = frame.iloc[maybe].duplicated(subset=cols, keep="first").to_numpy()
     return pd.Series(out, index=frame.index)
@@ -407,24 +552,34 @@ def _repeated_rows(frame: pd.DataFrame, cols: list[str], key: tuple[str, ...]) -
 _SMALL = 10_000  # below this many rows pandas' own duplicate search is quick enough
 
 
-def _shared_rows(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+def _shared_rows(
+    frame: pd.DataFrame, cols: list[str], factorized: dict[str, Any] | None = None
+) -> np.ndarray:
     """``frame.duplicated(subset=cols, keep=False)``: rows equal to another row on ``cols``.
 
     Column by column, and only among the rows still in question: a row that shares its
     first column with no other row is settled after one pass (an id column usually
     settles every row; one that only grows settles them without any hashing). Values
     are compared through their ``pandas.factorize`` codes, so missing values equal each
-    other, as in ``duplicated``.
+    other, as in ``duplicated``. The codes of a whole text column are kept in
+    ``factorized`` (by column name, with its Arrow array), so they need not be found again.
     """
     if len(frame) < _SMALL:
         return frame.duplicated(subset=cols, keep=False).to_numpy()
-    if _strictly_increasing(frame[cols[0]]):
+    if _strictly_increasing(frame[cols[0]]) or _distinct_numbers(frame[cols[0]]):
         return np.zeros(len(frame), dtype=bool)  # every first value differs
     rows = np.arange(len(frame))
     group, span = np.zeros(len(frame), dtype=np.int64), 1
     for c in cols:
         col = frame[c] if len(rows) == len(frame) else frame[c].iloc[rows]
-        codes, uniques = pd.factorize(col, use_na_sentinel=False)
+        arr = parsing._arrow_strings(col) if len(rows) == len(frame) else None
+        hit = factorized.get(c) if factorized is not None and arr is not None else None
+        if hit is not None and hit[0] is arr:
+            codes, uniques = hit[1], hit[2]
+        else:
+            codes, uniques = parsing.factorize(col, use_na_sentinel=False)
+            if factorized is not None and arr is not None:
+                factorized[c] = (arr, codes, uniques)
         if span * max(len(uniques), 1) >= 2**62:  # renumber the groups before they overflow
             group, found = pd.factorize(group)
             span = len(found)
@@ -436,6 +591,24 @@ def _shared_rows(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
     out = np.zeros(len(frame), dtype=bool)
     out[rows] = True
     return out
+
+
+def _distinct_numbers(s: pd.Series) -> bool:
+    """Whether text holding plain whole numbers (:func:`parsing.decimal_ids`) never repeats.
+
+    Checked with the numbers, without hashing text; tried only when the first values all
+    differ. False when unsure.
+    """
+    arr = parsing._arrow_strings(s)
+    if arr is None or len(arr) < _SMALL:
+        return False
+    head = arr.slice(0, _SMALL)
+    if pc.count_distinct(head, mode="all").as_py() != len(head):
+        return False
+    numbers = parsing.decimal_ids(arr)  # missing values are -1
+    if numbers is None:
+        return False
+    return not _repeated_values(numbers + 1, int(numbers.max()) + 2).any()
 
 
 def _repeated_values(values: np.ndarray, span: int) -> np.ndarray:
@@ -700,32 +873,25 @@ def run_intake(
     added: dict[str, int] = {}
     skipped: dict[str, int] = {}
 
-    for table in INTAKE_ORDER:
-        if table not in sources:
-            continue
+    def opened(table: str) -> tuple[_Source, RawFile, pd.DataFrame]:
         src = _Source(cfg, table, sources[table], ledger, label=labels.get(table))
-        raw, frame = src.read()
-        if table == "order_lines" and len(frame) == 0:
-            raise IntakeError(
-                src.label,
-                "the sales export has a header but no data rows",
-                "export the sales report again for the whole period you want to analyse.",
-                row=raw.header_row,
-            )
-        ledger.open_file(src.label, table, len(frame))
-        frame = src.parse(frame)
-        if table == "order_lines":
-            frame = _order_line_rules(src, frame, frames.get("performances"), today_ts)
-        else:
-            frame = _table_rules(src, table, frame, frames)
-        if "customer_id" in frame.columns and table != "attendance":
-            codes, uniques = pd.factorize(frame["customer_id"])
-            source_ids[table] = (codes, pd.Series(uniques))
-        frames[table] = frame
-        if src.added:
-            added[src.label] = src.added
-        if src.spec.get("filter"):
-            skipped[src.label] = src.skipped
+        return src, *src.read()
+
+    order = [t for t in INTAKE_ORDER if t in sources]
+    # Each export is read while the one before is processed (Arrow parses CSV outside the
+    # GIL); a problem with a file is still reported when its turn comes.
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        ahead = reader.submit(opened, order[0])
+        for i, table in enumerate(order):
+            src, raw, frame = ahead.result()
+            if i + 1 < len(order):
+                ahead = reader.submit(opened, order[i + 1])
+            _intake_table(src, raw, frame, table, frames, source_ids, today_ts)
+            if src.added:
+                added[src.label] = src.added
+            if src.spec.get("filter"):
+                skipped[src.label] = src.skipped
+            del src, raw, frame  # the source text of this table is not needed any more
 
     ledger.check()
     tables, stubs = _finish(cfg, frames, salt, source_ids, write=write)
@@ -742,6 +908,39 @@ def run_intake(
         skipped=skipped,
         possible_duplicates=dups,
     )
+
+
+def _intake_table(
+    src: _Source,
+    raw: RawFile,
+    frame: pd.DataFrame,
+    table: str,
+    frames: dict[str, pd.DataFrame],
+    source_ids: dict[str, tuple[np.ndarray, pd.Series]],
+    today: pd.Timestamp,
+) -> None:
+    """Parse one export's rows and apply its table's rules; the result goes in ``frames``.
+
+    The distinct source customer ids of the table (in order of first occurrence) and each
+    row's position among them go in ``source_ids``.
+    """
+    if table == "order_lines" and len(frame) == 0:
+        raise IntakeError(
+            src.label,
+            "the sales export has a header but no data rows",
+            "export the sales report again for the whole period you want to analyse.",
+            row=raw.header_row,
+        )
+    src.ledger.open_file(src.label, table, len(frame))
+    frame = src.parse(frame)
+    if table == "order_lines":
+        frame = _order_line_rules(src, frame, frames.get("performances"), today)
+    else:
+        frame = _table_rules(src, table, frame, frames)
+    if "customer_id" in frame.columns and table != "attendance":
+        codes, uniques = src.factorize(frame["customer_id"])
+        source_ids[table] = (codes, pd.Series(uniques))
+    frames[table] = frame
 
 
 def _ledger_labels(sources: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
@@ -861,15 +1060,19 @@ def _scan_at_start(frame: pd.DataFrame, performances: pd.DataFrame) -> pd.DataFr
     return frame
 
 
-def _sort_rows(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+def _sort_rows(
+    frame: pd.DataFrame, key: list[str], coded: Mapping[str, tuple[Any, ...]] | None = None
+) -> pd.DataFrame:
     """``frame.sort_values(key, kind="stable").reset_index(drop=True)``, faster.
 
     Nothing is moved when the first key already increases strictly (exports usually
-    come in id order). Otherwise each key becomes the rank of its value among the
-    distinct values (text compared by its bytes, as pandas compares Arrow strings;
-    missing values last) and the ranks are sorted with a stable ``numpy.lexsort``:
-    what pandas does, with the distinct values sorted by Arrow. Other key types are
-    left to pandas.
+    come in id order), and a first key whose values all differ is sorted on its own.
+    Otherwise each key becomes the rank of its value among the distinct values (text
+    compared by its bytes, as pandas compares Arrow strings; missing values last) and
+    the ranks are sorted together, stably: what pandas does, with the distinct values
+    sorted by Arrow. Other key types are left to pandas. ``coded`` may hold, per key
+    column, its ``pandas.factorize`` (codes, uniques) when already known, optionally
+    followed by the sort order of the uniques.
     """
     plain = all(
         isinstance(frame[k].dtype, pd.StringDtype)
@@ -881,34 +1084,148 @@ def _sort_rows(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
         return frame.sort_values(key, kind="stable").reset_index(drop=True)
     if _strictly_increasing(frame[key[0]]):
         return frame.reset_index(drop=True)
-    coded = {key[0]: pd.factorize(frame[key[0]])}
+    coded = dict(coded or {})
+    if key[0] not in coded:
+        order = _distinct_order(frame[key[0]])
+        if order is not None:  # every first key differs: it alone sets the order
+            return _reordered(frame, order, coded)
+        coded[key[0]] = pd.factorize(frame[key[0]])
     first, distinct = _ranks(*coded[key[0]])
     if distinct == len(frame):  # every first key differs: it alone sets the order
         order = np.empty(len(frame), dtype=np.intp)
         order[first] = np.arange(len(frame))
-    else:
-        later = []
-        for k in key[:0:-1]:
-            coded[k] = pd.factorize(frame[k])
-            later.append(_ranks(*coded[k])[0])
-        order = np.lexsort([*later, first])
-    return _reordered(frame, order, coded)
+        return _reordered(frame, order, coded)
+    ranks, spans = [first], [distinct]
+    for k in key[1:]:
+        rank = _rising_ranks(frame[k])
+        if rank is None:
+            if k not in coded:
+                coded[k] = pd.factorize(frame[k])
+            rank = _ranks(*coded[k])
+        ranks.append(rank[0])
+        spans.append(rank[1])
+    return _reordered(frame, _lexsort_ranks(ranks, spans), coded)
+
+
+def _rising_ranks(s: pd.Series) -> tuple[np.ndarray, int] | None:
+    """Dense ranks of dates or numbers already in order, without missing values (else None).
+
+    Exports are often written in time order: then the ranks need no sorting.
+    """
+    dtype = s.dtype
+    if not (pd.api.types.is_datetime64_dtype(dtype) or (isinstance(dtype, np.dtype))):
+        return None
+    if dtype.kind not in "iufM" or s.isna().any():
+        return None
+    v = s.to_numpy()
+    if dtype.kind == "M":
+        v = v.view(np.int64)
+    if not (v[1:] >= v[:-1]).all():
+        return None
+    rank = np.zeros(len(v), dtype=np.int64)
+    np.cumsum(v[1:] != v[:-1], out=rank[1:])
+    return rank, int(rank[-1]) + 1 if len(rank) else 0
+
+
+def _lexsort_ranks(ranks: list[np.ndarray], spans: list[int]) -> np.ndarray:
+    """``numpy.lexsort(ranks[::-1])``: rows in order of the first ranks, then the next ...
+
+    ``ranks[i]`` holds whole numbers from 0 to ``spans[i] - 1``. Starting from the last
+    keys, as many keys as fit beside the row number are combined into one number per
+    row, which is sorted with the row number in its low bits: a plain sort of numbers
+    (fast in numpy) that keeps equal keys in row order. Each pass is stable, so the
+    passes add up to the order of all keys.
+    """
+    n = len(ranks[0])
+    row_bits = max(n - 1, 1).bit_length()
+    if any((max(s, 1) - 1).bit_length() + row_bits > 63 for s in spans):
+        return np.lexsort(ranks[::-1])
+    order: np.ndarray | None = None  # None: rows in their own order
+    combined, span = np.zeros(n, dtype=np.int64), 1
+    for rank, width in list(zip(ranks, spans, strict=True))[::-1]:
+        width = max(width, 1)
+        if (span * width - 1).bit_length() + row_bits > 63:  # sort by the keys so far
+            order = _sorted_rows(combined, order, row_bits)
+            combined, span = np.zeros(n, dtype=np.int64), 1
+        combined += (rank if order is None else rank[order]).astype(np.int64) * span
+        span *= width
+    return _sorted_rows(combined, order, row_bits)
+
+
+def _sorted_rows(combined: np.ndarray, order: np.ndarray | None, row_bits: int) -> np.ndarray:
+    """``order`` (rows in their own order when None) stably sorted by ``combined``."""
+    packed = np.sort((combined << row_bits) | np.arange(len(combined), dtype=np.int64))
+    at = packed & ((1 << row_bits) - 1)
+    return at if order is None else order[at]
+
+
+def _distinct_order(s: pd.Series) -> np.ndarray | None:
+    """Stable sort order of Arrow text whose values all differ (None when some repeat).
+
+    Tried only when the first values all differ, so a key with repeats is rarely sorted
+    in vain; the sorted values are then checked for neighbours that are equal.
+    """
+    arr = parsing._arrow_strings(s)
+    if arr is None or arr.null_count > 1:
+        return None
+    head = arr.slice(0, _SMALL)
+    if pc.count_distinct(head, mode="all").as_py() != len(head):
+        return None
+    numbers = parsing.decimal_ids(arr) if arr.null_count == 0 else None
+    widths = pc.min_max(pc.binary_length(arr)).as_py() if numbers is not None else {}
+    if numbers is not None and widths["min"] == widths["max"]:  # sorts like the numbers
+        order = _lexsort_ranks([numbers - numbers.min()], [int(np.ptp(numbers)) + 1])
+        ordered = numbers[order]
+        return None if (ordered[1:] == ordered[:-1]).any() else order
+    order = pc.array_sort_indices(arr)
+    ordered = arr.take(order)
+    if pc.any(pc.equal(ordered[1:], ordered[:-1])).as_py():
+        return None
+    return order.to_numpy()
+
+
+def _sorted_key_unique(frame: pd.DataFrame, key: list[str]) -> bool:
+    """Whether no two rows share all ``key`` values, in rows sorted by ``key``.
+
+    Missing equals missing, as in ``DataFrame.duplicated``. Rows that share their key
+    are neighbours once sorted, so comparing each row with the one before is enough.
+    False also when a key is not Arrow text (then pandera checks it).
+    """
+    same = np.ones(max(len(frame) - 1, 0), dtype=bool)
+    for k in key:
+        arr = parsing._arrow_strings(frame[k]) if k in frame.columns else None
+        if arr is None:
+            return False
+        if not same.any():
+            break
+        after, before = arr[1:], arr[:-1]
+        both_missing = pc.and_(pc.is_null(after), pc.is_null(before))
+        equal = pc.or_kleene(pc.equal(after, before), both_missing).fill_null(False)
+        same &= equal.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    return not same.any()
 
 
 def _reordered(frame: pd.DataFrame, order: np.ndarray, coded: dict[str, Any]) -> pd.DataFrame:
     """``frame.take(order).reset_index(drop=True)``.
 
-    Text key columns with many repeats are rebuilt from their distinct values (a gather
-    from a small array), not moved value by value.
+    Text columns with many repeats are rebuilt from their distinct values (a gather from
+    a small array), not moved value by value: key columns whose codes are known, and
+    columns whose first values repeat a lot (worth finding their codes).
     """
+    coded = dict(coded)
+    for k in frame.columns:
+        arr = parsing._arrow_strings(frame[k]) if len(frame) >= _SMALL else None
+        if k not in coded and arr is not None:
+            if pc.count_distinct(arr.slice(0, _SMALL), mode="all").as_py() <= _SMALL // 10:
+                coded[k] = pd.factorize(frame[k])
     text = [
         k
-        for k, (_, uniques) in coded.items()
+        for k, (_, uniques, *_) in coded.items()
         if isinstance(frame[k].dtype, pd.StringDtype) and len(uniques) < len(frame) // 2
     ]
     out = frame.drop(columns=text).take(order).reset_index(drop=True)
     for k in text:
-        codes, uniques = coded[k]
+        codes, uniques = coded[k][:2]
         out[k] = pd.api.extensions.take(uniques.array, codes[order], allow_fill=True)
     return out[list(frame.columns)]
 
@@ -926,16 +1243,20 @@ def _strictly_increasing(s: pd.Series) -> bool:
     return bool((v[1:] > v[:-1]).all())
 
 
-def _ranks(codes: np.ndarray, uniques: pd.Index) -> tuple[np.ndarray, int]:
+def _ranks(
+    codes: np.ndarray, uniques: pd.Index, order: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """Dense rank of each value in sort order (missing values last), and how many ranks.
 
-    ``codes, uniques`` is the ``pandas.factorize`` of the values.
+    ``codes, uniques`` is the ``pandas.factorize`` of the values; ``order``, the sort
+    order of the uniques, when it is already known.
     """
-    arr = parsing._arrow_strings(uniques)
-    if arr is not None:
-        order = pc.array_sort_indices(arr).to_numpy()
-    else:
-        order = np.argsort(np.asarray(uniques), kind="stable")
+    if order is None:
+        arr = parsing._arrow_strings(uniques)
+        if arr is not None:
+            order = pc.array_sort_indices(arr).to_numpy()
+        else:
+            order = np.argsort(np.asarray(uniques), kind="stable")
     rank = np.empty(len(uniques) + 1, dtype=np.int64)
     rank[order] = np.arange(len(uniques))
     rank[-1] = len(uniques)  # code -1 (missing) takes the last rank
@@ -964,23 +1285,38 @@ def _finish(
     Takes the tables out of ``frames`` one by one, so each is freed once its canonical
     copy is made (a million customers' tables need not sit in memory twice).
     """
-    all_ids = pd.concat([u for _, u in source_ids.values()], ignore_index=True).drop_duplicates()
+    # Every distinct source id once (in order of first appearance) and, per table, where
+    # its distinct ids are among them: one factorize instead of a lookup per table.
+    joined = pd.concat([u for _, u in source_ids.values()], ignore_index=True)
+    where, all_ids = parsing.factorize(joined)
+    found_in: dict[str, np.ndarray] = {}
+    start = 0
+    for table, (_, distinct) in source_ids.items():
+        found_in[table] = where[start : start + len(distinct)]
+        start += len(distinct)
+    hashed, by_pseudonym = _pseudonyms(pa.array(all_ids, pa.large_string()), salt, "C")
     id_map = pd.DataFrame(
         {
-            "customer_id": pseudonymise(all_ids, salt).astype("str").array,
-            "source_customer_id": all_ids.astype("str").array,
+            "customer_id": pd.Series(pd.arrays.ArrowStringArray(hashed)).astype("str").array,
+            "source_customer_id": pd.Series(all_ids).astype("str").array,
         }
     )
+    rank = np.empty(len(hashed), dtype=np.intp)  # of each pseudonym among all of them
+    rank[by_pseudonym] = np.arange(len(hashed))
     pseudonyms = id_map["customer_id"]
     out: dict[str, pd.DataFrame] = {}
+    coded: dict[str, tuple[np.ndarray, pd.Index, np.ndarray]] = {}  # for the sort: factorized
+    # pseudonyms and the order of the distinct ones
     for table in list(frames):
         frame = frames.pop(table).drop(columns=[ROW])
         if "customer_id" in frame.columns:
             if table in source_ids:  # look up each distinct id once
-                codes, distinct = source_ids[table]
-                found = parsing.positions(distinct, id_map["source_customer_id"])
+                codes, _ = source_ids[table]
+                found = found_in[table]
                 pos = np.full(len(codes), -1, dtype=np.intp)
                 pos[codes >= 0] = found[codes[codes >= 0]]
+                distinct = pd.arrays.ArrowStringArray(pa.chunked_array([hashed.take(found)]))
+                coded[table] = (codes, pd.Index(distinct), np.argsort(rank[found]))
             else:
                 pos = parsing.positions(frame["customer_id"], id_map["source_customer_id"])
             frame["customer_id"] = _take(pseudonyms, pos, frame).astype("string")
@@ -989,8 +1325,13 @@ def _finish(
         out[table] = frame
 
     stubs = 0
-    known = out["customers"]["customer_id"] if "customers" in out else pd.Series([], dtype="string")
-    missing = pd.Index(id_map["customer_id"]).difference(pd.Index(known.dropna()))
+    if "customers" in out and "customers" not in source_ids:
+        known = out["customers"]["customer_id"]
+        missing = pd.Index(id_map["customer_id"]).difference(pd.Index(known.dropna()))
+    else:  # the pseudonyms of ids no customer row has, in sorted order
+        listed = np.zeros(len(all_ids), dtype=bool)
+        listed[found_in.get("customers", np.array([], dtype=np.intp))] = True
+        missing = pd.Index(pseudonyms.array.take(by_pseudonym[~listed[by_pseudonym]]))
     if len(missing):
         ol = out["order_lines"]
         first = ol.groupby("customer_id")["purchase_time"].min()
@@ -1002,36 +1343,34 @@ def _finish(
         stubs = len(missing)
 
     tables: dict[str, pd.DataFrame] = {}
-    for table in list(out):
-        canon = conform(out.pop(table), table)
-        key = list(TABLES[table].key) or [c for c in canon.columns][:3]
-        canon = _sort_rows(canon, key)
+    folder = cfg.canonical_dir
+    written: dict[str, Path] = {}  # each table is written (under a temporary name) as soon
+    # as it is ready, while the next one is prepared: Arrow writes Parquet outside the GIL
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        jobs = []
         try:
-            canon = pandera_schema(table).validate(canon, lazy=True)
-        except pandera.errors.SchemaErrors as exc:
-            cases = exc.failure_cases.head(5)
-            raise PlaybookError(
-                f"After intake, table '{table}' still breaks the data model:\n"
-                f"{cases.to_string()}\nWhat to do: check the mapping of these columns in "
-                "org.yaml; this is likely a kit bug if the mapping is right: please report it."
-            ) from None
-        tables[table] = canon
-
-    if write:
-        folder = cfg.canonical_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("*.parquet"):
-            old.unlink()
-        # Arrow writes Parquet outside the GIL: the tables are written side by side.
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            jobs = [
-                pool.submit(frame.to_parquet, folder / f"{table}.parquet", index=False)
-                for table, frame in tables.items()
-            ]
+            for table in list(out):
+                tables[table] = canon = _canonical(table, out.pop(table), coded.pop(table, None))
+                if write:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    written[table] = folder / f".{table}.parquet.partial"
+                    jobs.append(pool.submit(canon.to_parquet, written[table], index=False))
             for job in jobs:
                 job.result()
+        except BaseException:
+            for job in jobs:
+                job.cancel()
+            wait(jobs)
+            for path in written.values():
+                path.unlink(missing_ok=True)
+            raise
+    if write:
+        for old in folder.glob("*.parquet"):
+            old.unlink()
+        for table, path in written.items():
+            path.rename(folder / f"{table}.parquet")
         cfg.private_dir.mkdir(parents=True, exist_ok=True)
-        id_map.sort_values("customer_id").reset_index(drop=True).to_parquet(
+        id_map.take(by_pseudonym).reset_index(drop=True).to_parquet(
             cfg.private_dir / ID_MAP_FILE, index=False
         )
     available = frozenset(t for t, f in tables.items() if len(f))
@@ -1040,6 +1379,30 @@ def _finish(
 
     full = {k: (v if v is not None else empty_table(k)) for k, v in full.items()}
     return Tables(frames=full, available=available), stubs
+
+
+def _canonical(table: str, frame: pd.DataFrame, coded: tuple[Any, ...] | None) -> pd.DataFrame:
+    """One table in canonical form: columns and types, rows in key order, checked by pandera.
+
+    ``coded`` is the ``pandas.factorize`` of its ``customer_id`` column and the sort
+    order of the uniques, when known.
+    """
+    canon = conform(frame, table)
+    key = list(TABLES[table].key) or [c for c in canon.columns][:3]
+    known = {"customer_id": coded} if coded is not None and len(coded[0]) == len(canon) else {}
+    canon = _sort_rows(canon, key, known)
+    schema = pandera_schema(table)
+    if schema.unique and _sorted_key_unique(canon, schema.unique):
+        schema.unique = None  # already checked, without hashing every key again
+    try:
+        return schema.validate(canon, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases.head(5)
+        raise PlaybookError(
+            f"After intake, table '{table}' still breaks the data model:\n"
+            f"{cases.to_string()}\nWhat to do: check the mapping of these columns in "
+            "org.yaml; this is likely a kit bug if the mapping is right: please report it."
+        ) from None
 
 
 def _write_ledger(

@@ -36,6 +36,7 @@ _EMPTY_SPELLINGS = pa.array(
     ),
     pa.large_string(),
 )
+_EMPTY_LONGEST = max(len(w.encode()) for w in _EMPTY)  # bytes: longer text is never 'empty'
 # Below this many values the parsers do not bother finding the distinct ones.
 _DISTINCT_MIN_ROWS = 1_000
 # Plain amounts (the vast majority): read directly, without the general parser.
@@ -70,7 +71,9 @@ def _text(s: pd.Series) -> pa.ChunkedArray | None:
 def _trimmed_and_empty(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
     """Values with surrounding whitespace removed, and where they are blank."""
     t = pc.utf8_trim_whitespace(arr)
-    empty = pc.or_(pc.is_null(t), pc.is_in(t, value_set=_EMPTY_SPELLINGS.cast(t.type)))
+    empty = pc.is_null(t)
+    if pc.any(pc.less_equal(pc.binary_length(t), _EMPTY_LONGEST)).as_py():  # else no 'empty' word
+        empty = pc.or_(empty, pc.is_in(t, value_set=_EMPTY_SPELLINGS.cast(t.type)))
     return t, empty.to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
@@ -79,14 +82,86 @@ def _string_series(arr: pa.ChunkedArray, like: pd.Series) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(arr), index=like.index, name=like.name)
 
 
+def decimal_ids(arr: pa.ChunkedArray) -> np.ndarray | None:
+    """Arrow text as ``int64`` when every present value is a plain whole number, else None.
+
+    Plain means 1 to 18 ASCII digits without a leading zero (``"0"`` itself is plain), so
+    two values are equal as text exactly when they are equal as numbers: lookups and
+    duplicate checks can use the numbers, which is many times faster than hashing text.
+    Missing values become -1. Most exports number things this way.
+    """
+    if len(arr) == 0 or arr.null_count == len(arr):
+        return None
+    length = pc.binary_length(arr)
+    if not 1 <= pc.min_max(length)["max"].as_py() <= 18:
+        return None
+    plain = pc.and_(
+        pc.ascii_is_decimal(arr), pc.or_(pc.equal(length, 1), pc.invert(pc.starts_with(arr, "0")))
+    )
+    if not pc.all(plain).as_py():  # missing values are left out
+        return None
+    return pc.cast(arr, pa.int64()).fill_null(-1).to_numpy()
+
+
+def _first_positions(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Position of each value's first occurrence among ``keys`` (-1 when absent).
+
+    Both are whole numbers of at least 0 (-1 for missing, which matches nothing):
+    looked up in a table indexed by the number when the keys are dense, else by binary
+    search among the sorted distinct keys.
+    """
+    present = keys >= 0
+    if not present.any():
+        return np.full(len(values), -1, dtype=np.intp)
+    lo, hi = int(keys[present].min()), int(keys[present].max())
+    if hi - lo < max(8 * len(keys), 1 << 24):  # a table of at most 8 entries a key (or 64 MB)
+        kind = np.int32 if len(keys) < 2**31 else np.intp
+        at = np.flatnonzero(present).astype(kind)
+        table = np.full(hi - lo + 1, len(keys), dtype=kind)
+        np.minimum.at(table, keys[at] - lo, at)
+        table[table == len(keys)] = -1
+        inside = (values >= lo) & (values <= hi)
+        out = np.full(len(values), -1, dtype=np.intp)
+        out[inside] = table[values[inside] - lo]
+        return out
+    distinct, first = np.unique(keys[present], return_index=True)
+    first = np.flatnonzero(present)[first]
+    i = np.minimum(np.searchsorted(distinct, values), len(distinct) - 1)
+    return np.where((distinct[i] == values) & (values >= 0), first[i], -1)
+
+
+def factorize(s: pd.Series, *, use_na_sentinel: bool = True) -> tuple[np.ndarray, pd.Index]:
+    """``pandas.factorize(s)``: codes in order of first appearance, and the distinct values.
+
+    Many plain whole numbers as text (:func:`decimal_ids`, none missing) are numbered as
+    numbers, which is several times faster than hashing the text; the result is the same.
+    """
+    arr = _arrow_strings(s)
+    if arr is not None and len(arr) >= _NUMBERS_MIN_ROWS and arr.null_count == 0:
+        numbers = decimal_ids(arr)
+        if numbers is not None:
+            codes, distinct = pd.factorize(numbers)
+            text = pc.cast(pa.array(distinct), arr.type)
+            return codes, pd.Index(type(s.array)(pa.chunked_array([text]), dtype=s.dtype))
+    return pd.factorize(s, use_na_sentinel=use_na_sentinel)
+
+
 def positions(values: pd.Series, keys: pd.Series | pd.Index) -> np.ndarray:
     """Position of each value's first occurrence among ``keys`` (-1 when absent).
 
     What ``values.map()`` looks up after ``keys.drop_duplicates()``: a missing value
-    matches a missing key. An Arrow hash lookup when both are Arrow text.
+    matches a missing key. An Arrow hash lookup when both are Arrow text, or a lookup of
+    numbers when both hold plain whole numbers (:func:`decimal_ids`).
     """
     a, k = _arrow_strings(values), _arrow_strings(keys)
     if a is not None and k is not None:
+        nums = _decimal_pair(a, k)
+        if nums is not None:
+            pos = _first_positions(*nums)
+            if a.null_count and k.null_count:  # missing matches the first missing key
+                first_missing = int(pc.index(pc.is_null(k), True).as_py())
+                pos[pc.is_null(a).to_numpy(zero_copy_only=False)] = first_missing
+            return pos
         if a.type != k.type:
             k = k.cast(a.type)
         pos = pc.index_in(a, value_set=k, skip_nulls=False)
@@ -99,6 +174,23 @@ def positions(values: pd.Series, keys: pd.Series | pd.Index) -> np.ndarray:
     return np.where(pos >= 0, np.flatnonzero(first)[pos], -1)
 
 
+def _decimal_pair(a: pa.ChunkedArray, k: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both as numbers (:func:`decimal_ids`) when both are plain whole numbers, else None.
+
+    Only tried on many values (below that, hashing the text is quick anyway).
+    """
+    if len(a) + len(k) < _NUMBERS_MIN_ROWS:
+        return None
+    na = decimal_ids(a)
+    if na is None:
+        return None
+    nk = decimal_ids(k)
+    return None if nk is None else (na, nk)
+
+
+_NUMBERS_MIN_ROWS = 100_000
+
+
 def isin(values: pd.Series, members: Any) -> pd.Series:
     """``values.isin(members)`` as a boolean series; a hash lookup for Arrow text.
 
@@ -109,6 +201,12 @@ def isin(values: pd.Series, members: Any) -> pd.Series:
     if a is not None and isinstance(members, pd.Series | pd.Index):
         m = _arrow_strings(members)
         if m is not None:
+            nums = _decimal_pair(a, m)
+            if nums is not None:
+                hit = _first_positions(*nums) >= 0
+                if a.null_count and m.null_count:  # missing is a member
+                    hit |= pc.is_null(a).to_numpy(zero_copy_only=False)
+                return pd.Series(hit, index=values.index, name=values.name)
             if m.type != a.type:
                 m = m.cast(a.type)
             hit = pc.is_in(a, value_set=m, skip_nulls=False)

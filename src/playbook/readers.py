@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+import mmap
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from playbook.errors import IntakeError
 
@@ -35,20 +39,47 @@ class RawFile:
     delimiter: str | None = None
 
 
-def detect_encoding(data: bytes) -> str:
+def detect_encoding(data: bytes | mmap.mmap) -> str:
     """``utf-8-sig`` for a BOM, ``utf-8`` when the bytes decode, else ``cp1252`` (or latin-1)."""
-    if data.startswith(codecs.BOM_UTF8):
+    head = data[:4]
+    if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    if _decodes(data, "utf-8"):
+    if _valid_utf8(data):
         return "utf-8"
     if _decodes(data, "cp1252"):
         return "cp1252"
     return "latin-1"
 
 
-def _decodes(data: bytes, encoding: str, chunk: int = 1 << 24) -> bool:
+def _valid_utf8(data: bytes | mmap.mmap) -> bool:
+    """Whether ``data.decode("utf-8")`` succeeds, checked by Arrow (no Python text made).
+
+    Arrow's check is as strict as Python's decoder (no overlong forms, surrogates or
+    code points above U+10FFFF) and many times faster.
+    """
+    buffer = pa.py_buffer(data)
+    offsets = pa.py_buffer(np.array([0, buffer.size], dtype=np.int64))
+    try:
+        pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, buffer]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _has_blank_line(data: bytes | mmap.mmap) -> bool:
+    """Whether an empty line is inside the file (``_BLANK_LINE``), searched by Arrow (RE2).
+
+    The bytes are searched as one binary value, several times faster than Python's ``re``.
+    """
+    buffer = pa.py_buffer(data)
+    offsets = pa.py_buffer(np.array([0, buffer.size], dtype=np.int64))
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buffer])
+    return bool(pc.match_substring_regex(whole, _BLANK_LINE.pattern.decode())[0].as_py())
+
+
+def _decodes(data: bytes | mmap.mmap, encoding: str, chunk: int = 1 << 24) -> bool:
     """Whether ``data.decode(encoding)`` succeeds, checked piece by piece (little memory)."""
     decoder = codecs.getincrementaldecoder(encoding)()
     try:
@@ -151,10 +182,13 @@ def _read_csv(
     encoding: str | None,
     header_row: int | None,
 ) -> RawFile:
-    data = path.read_bytes()
-    enc = encoding or detect_encoding(data)
+    # The file is mapped, not copied: the parser reads it itself afterwards.
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        enc = encoding or detect_encoding(data)
+        head = data[: 256 * 1024]
+        blank_lines = _has_blank_line(data)
     try:
-        text_head = data[: 256 * 1024].decode(enc, errors="replace")
+        text_head = head.decode(enc, errors="replace")
     except LookupError:
         raise IntakeError(
             label,
@@ -179,8 +213,6 @@ def _read_csv(
         hdr = 0 if found is None else found
     # Lines before the header (a title block) are skipped by physical line count.
     skip = hdr
-    blank_lines = _BLANK_LINE.search(data) is not None
-    del data  # the parser reads the file itself: the bytes need not stay in memory
     kwargs = dict(
         sep=delim,
         header=0,
