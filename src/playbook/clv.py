@@ -738,7 +738,7 @@ def predict_clv(
     cum[:, 1:] = model.expected_purchases_curve(months[1:] * units_per_month, rows)
     step = np.diff(cum, axis=1)
     discount = (1.0 + annual_discount_rate) ** (-months[1:] / 12.0)
-    per_row_discounted = step @ discount
+    per_row_discounted = np.einsum("ij,j->i", step, discount)  # no BLAS threads
     expected = cum[:, -1][inverse]
     p_alive = model.p_alive(rows)[inverse]
     if spend_model is not None:

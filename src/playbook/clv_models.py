@@ -572,6 +572,16 @@ class _BGNBDData:
         self.xi1 = xinv[pos]
 
 
+def _dot(u: np.ndarray, v: np.ndarray) -> float:
+    """Dot product of two vectors without BLAS.
+
+    BLAS may split a long dot product across threads: on a busy machine the threads
+    wait for each other and a fit slows down tenfold, and the sum's order (so its last
+    bits) can depend on the thread count. One plain loop is fast and always the same.
+    """
+    return float(np.einsum("i,i->", u, v))
+
+
 def _bgnbd_loglik_grad(params: np.ndarray, d: _BGNBDData) -> tuple[float, np.ndarray]:
     """Weighted BG/NBD log-likelihood and its gradient in (r, alpha, a, b).
 
@@ -585,17 +595,17 @@ def _bgnbd_loglik_grad(params: np.ndarray, d: _BGNBDData) -> tuple[float, np.nda
     a2 = gammaln(a + b) + gammaln(b + xs) - gammaln(b) - gammaln(a + b + xs)
     dig_ab = digamma(a + b)
     dig_abx = digamma(a + b + xs)
-    g_r = wx @ (digamma(r + xs) - digamma(r)) + d.n * np.log(alpha)
+    g_r = _dot(wx, (digamma(r + xs) - digamma(r))) + d.n * np.log(alpha)
     g_alpha = d.n * r / alpha
-    g_a = wx @ (dig_ab - dig_abx)
-    g_b = wx @ (dig_ab + digamma(b + xs) - digamma(b) - dig_abx)
-    ll = wx @ (a1 + a2) + d.n * r * np.log(alpha)
+    g_a = _dot(wx, (dig_ab - dig_abx))
+    g_b = _dot(wx, (dig_ab + digamma(b + xs) - digamma(b) - dig_abx))
+    ll = _dot(wx, (a1 + a2)) + d.n * r * np.log(alpha)
     # customers without repeat purchases
     if d.T0.size:
         l0 = np.log(alpha + d.T0)
-        ll -= r * (d.w0 @ l0)
-        g_r -= d.w0 @ l0
-        g_alpha -= r * (d.w0 @ (1.0 / (alpha + d.T0)))
+        ll -= r * (_dot(d.w0, l0))
+        g_r -= _dot(d.w0, l0)
+        g_alpha -= r * (_dot(d.w0, (1.0 / (alpha + d.T0))))
     # repeat buyers: log(exp(A3) + exp(A4))
     if d.x1.size:
         rx = r + d.x1
@@ -607,12 +617,12 @@ def _bgnbd_loglik_grad(params: np.ndarray, d: _BGNBDData) -> tuple[float, np.nda
         w4 = expit(a4 - a3)
         w3 = 1.0 - w4
         lse = np.logaddexp(a3, a4)
-        ll += d.w1 @ lse
-        g_r -= d.w1 @ (w3 * l_T + w4 * l_t)
-        g_alpha -= d.w1 @ (rx * (w3 / (alpha + d.T1) + w4 / (alpha + d.t1)))
+        ll += _dot(d.w1, lse)
+        g_r -= _dot(d.w1, (w3 * l_T + w4 * l_t))
+        g_alpha -= _dot(d.w1, rx * (w3 / (alpha + d.T1) + w4 / (alpha + d.t1)))
         ww4 = d.w1 * w4
         g_a += ww4.sum() / a
-        g_b -= np.bincount(d.xi1, weights=ww4, minlength=len(xs)) @ (1.0 / (b + xs - 1.0))
+        g_b -= _dot(np.bincount(d.xi1, weights=ww4, minlength=len(xs)), 1.0 / (b + xs - 1.0))
     return float(ll), np.array([g_r, g_alpha, g_a, g_b])
 
 
@@ -704,7 +714,7 @@ class BGNBD(TransactionModel):
         hess = _fd_hessian(lambda z: plain(z)[1], lp, g0=g_lp) * d.n
         # Log-likelihood in the summary's own time unit: rescaling time by c adds
         # -x log(c) per customer (alpha and the times scale together): add it back.
-        ll = -f_lp * d.n + np.log(scale) * float(d.wx @ d.xs)
+        ll = -f_lp * d.n + np.log(scale) * _dot(d.wx, d.xs)
         return _Attempt(lp, ok, why, state=(hess, ll))
 
     def _total_loglik(
@@ -920,7 +930,7 @@ class ParetoNBD(TransactionModel):
         def fun(lp: np.ndarray) -> float:
             p = np.exp(lp)
             ll = ParetoNBDFitter._conditional_log_likelihood(p, *args)
-            value = float(-(weights @ ll) / n + penalizer * (p @ p))
+            value = float(-_dot(weights, ll) / n + penalizer * (p @ p))
             return value if np.isfinite(value) else _NOT_FINITE
 
         # 1. A boxed quasi-Newton search: the box keeps a drifting parameter finite, so a
@@ -963,7 +973,7 @@ class ParetoNBD(TransactionModel):
 
         x, r, T = self._arrays(rows)
         ll = ParetoNBDFitter._conditional_log_likelihood(np.exp(log_params), x, r, T)
-        return float(weights @ ll)
+        return _dot(weights, ll)
 
     def _after_fit(self, rows: pd.DataFrame, weights: np.ndarray, state: Any) -> None:
         from lifetimes import ParetoNBDFitter
@@ -1092,7 +1102,7 @@ class BGBB(CLVModel):
 
         x, r, n = self._arrays(rows)
         ll = BetaGeoBetaBinomFitter._loglikelihood(np.exp(log_params), x, r, n)
-        return float(weights @ ll)
+        return _dot(weights, ll)
 
     def _after_fit(self, rows: pd.DataFrame, weights: np.ndarray, state: Any) -> None:
         from lifetimes import BetaGeoBetaBinomFitter
