@@ -17,7 +17,8 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ INTAKE_ORDER = (
     "survey_responses",
 )
 ID_MAP_FILE = "id_map.parquet"
+_READ_AHEAD = 1  # exports read ahead, while earlier ones are processed
 
 
 @dataclass
@@ -283,7 +285,10 @@ class _Source:
             raw = self._filter(raw, flt)
         self._check_columns(raw)
         lookup = {_key(c): c for c in raw.frame.columns}
-        columns: dict[str, Any] = {ROW: raw.frame[ROW].to_numpy()}
+        rows = raw.frame[ROW].to_numpy()
+        if len(rows) and rows.max() < 2**31:
+            rows = rows.astype(np.int32)  # half the memory of the row numbers kept to the end
+        columns: dict[str, Any] = {ROW: rows}
         for canon, source in self.columns.items():
             col = raw.frame[lookup[_key(source)]]
             # text stays in its Arrow array (a round trip through Python objects is slow)
@@ -568,7 +573,7 @@ def _shared_rows(
         return frame.duplicated(subset=cols, keep=False).to_numpy()
     if _strictly_increasing(frame[cols[0]]) or _distinct_numbers(frame[cols[0]]):
         return np.zeros(len(frame), dtype=bool)  # every first value differs
-    rows = np.arange(len(frame))
+    rows = np.arange(len(frame), dtype=np.int32 if len(frame) < 2**31 else np.intp)
     group, span = np.zeros(len(frame), dtype=np.int64), 1
     for c in cols:
         col = frame[c] if len(rows) == len(frame) else frame[c].iloc[rows]
@@ -580,10 +585,14 @@ def _shared_rows(
             codes, uniques = parsing.factorize(col, use_na_sentinel=False)
             if factorized is not None and arr is not None:
                 factorized[c] = (arr, codes, uniques)
-        if span * max(len(uniques), 1) >= 2**62:  # renumber the groups before they overflow
+        width = max(len(uniques), 1)
+        if span * width >= 2**62:  # renumber the groups before they overflow
             group, found = pd.factorize(group)
             span = len(found)
-        group, span = group * len(uniques) + codes, span * max(len(uniques), 1)
+        group *= width  # in place: the arrays are as long as the table
+        group += codes
+        span *= width
+        del col, codes, uniques
         shared = _repeated_values(group, span)
         rows, group = rows[shared], group[shared]
         if len(rows) == 0:
@@ -620,6 +629,7 @@ def _repeated_values(values: np.ndarray, span: int) -> np.ndarray:
         return np.bincount(values, minlength=span)[values] > 1
     ordered = np.sort(values)
     twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    del ordered
     if len(twice) == 0:
         return np.zeros(len(values), dtype=bool)
     twice = np.unique(twice)
@@ -878,20 +888,24 @@ def run_intake(
         return src, *src.read()
 
     order = [t for t in INTAKE_ORDER if t in sources]
-    # Each export is read while the one before is processed (Arrow parses CSV outside the
-    # GIL); a problem with a file is still reported when its turn comes.
+    # Exports are read ahead while earlier ones are processed (Arrow parses CSV outside
+    # the GIL); a problem with a file is still reported when its turn comes.
     with ThreadPoolExecutor(max_workers=1) as reader:
-        ahead = reader.submit(opened, order[0])
-        for i, table in enumerate(order):
-            src, raw, frame = ahead.result()
-            if i + 1 < len(order):
-                ahead = reader.submit(opened, order[i + 1])
-            _intake_table(src, raw, frame, table, frames, source_ids, today_ts)
-            if src.added:
-                added[src.label] = src.added
-            if src.spec.get("filter"):
-                skipped[src.label] = src.skipped
-            del src, raw, frame  # the source text of this table is not needed any more
+        ahead = deque(reader.submit(opened, t) for t in order[:_READ_AHEAD])
+        try:
+            for i, table in enumerate(order):
+                src, raw, frame = ahead.popleft().result()
+                if i + _READ_AHEAD < len(order):
+                    ahead.append(reader.submit(opened, order[i + _READ_AHEAD]))
+                _intake_table(src, raw, frame, table, frames, source_ids, today_ts)
+                if src.added:
+                    added[src.label] = src.added
+                if src.spec.get("filter"):
+                    skipped[src.label] = src.skipped
+                del src, raw, frame  # the source text of this table is not needed any more
+        finally:
+            for job in ahead:  # after a problem, exports not yet being read are left
+                job.cancel()
 
     ledger.check()
     tables, stubs = _finish(cfg, frames, salt, source_ids, write=write)
@@ -1061,50 +1075,90 @@ def _scan_at_start(frame: pd.DataFrame, performances: pd.DataFrame) -> pd.DataFr
 
 
 def _sort_rows(
-    frame: pd.DataFrame, key: list[str], coded: Mapping[str, tuple[Any, ...]] | None = None
+    frame: pd.DataFrame,
+    key: list[str],
+    coded: Mapping[str, tuple[Any, ...]] | None = None,
+    stand_in: Collection[str] = (),
 ) -> pd.DataFrame:
     """``frame.sort_values(key, kind="stable").reset_index(drop=True)``, faster.
+
+    See :func:`_sort_order` for how the order is found and what ``coded`` and
+    ``stand_in`` hold.
+    """
+    order, coded = _sort_order(frame, key, coded, stand_in)
+    return _reordered({c: frame[c] for c in frame.columns}, order, coded, stand_in)
+
+
+def _sort_order(
+    frame: pd.DataFrame,
+    key: list[str],
+    coded: Mapping[str, tuple[Any, ...]] | None = None,
+    stand_in: Collection[str] = (),
+) -> tuple[np.ndarray | None, dict[str, tuple[Any, ...]]]:
+    """Positions of the rows in ``frame.sort_values(key, kind="stable")`` (None: as they are).
 
     Nothing is moved when the first key already increases strictly (exports usually
     come in id order), and a first key whose values all differ is sorted on its own.
     Otherwise each key becomes the rank of its value among the distinct values (text
     compared by its bytes, as pandas compares Arrow strings; missing values last) and
     the ranks are sorted together, stably: what pandas does, with the distinct values
-    sorted by Arrow. Other key types are left to pandas. ``coded`` may hold, per key
-    column, its ``pandas.factorize`` (codes, uniques) when already known, optionally
-    followed by the sort order of the uniques.
+    sorted by Arrow. Other key types are left to pandas. ``coded`` may hold, per column,
+    its ``pandas.factorize`` (codes, uniques) when already known, optionally followed by
+    the sort order of the uniques; it is returned with the codes found on the way. The
+    columns named in ``stand_in`` hold stand-ins: their values are those of ``coded``.
     """
+    coded = dict(coded or {})
     plain = all(
         isinstance(frame[k].dtype, pd.StringDtype)
         or pd.api.types.is_datetime64_dtype(frame[k].dtype)
         or (isinstance(frame[k].dtype, np.dtype) and frame[k].dtype.kind in "iuf")
         for k in key
     )
-    if not plain or len(frame) < 2:
-        return frame.sort_values(key, kind="stable").reset_index(drop=True)
-    if _strictly_increasing(frame[key[0]]):
-        return frame.reset_index(drop=True)
-    coded = dict(coded or {})
+    if len(frame) < 2:
+        return None, coded
+    if not plain:
+        keys = _filled(frame[key], coded, [k for k in stand_in if k in key])
+        return keys.reset_index(drop=True).sort_values(key, kind="stable").index.to_numpy(), coded
+    if key[0] in stand_in:
+        first, distinct = _ranks(*coded[key[0]])
+        rising = (coded[key[0]][0] >= 0).all() and (first[1:] > first[:-1]).all()
+    else:
+        rising = _strictly_increasing(frame[key[0]])
+    if rising:
+        return None, coded
     if key[0] not in coded:
         order = _distinct_order(frame[key[0]])
         if order is not None:  # every first key differs: it alone sets the order
-            return _reordered(frame, order, coded)
+            return order, coded
         coded[key[0]] = pd.factorize(frame[key[0]])
-    first, distinct = _ranks(*coded[key[0]])
+    if key[0] not in stand_in:
+        first, distinct = _ranks(*coded[key[0]])
     if distinct == len(frame):  # every first key differs: it alone sets the order
         order = np.empty(len(frame), dtype=np.intp)
         order[first] = np.arange(len(frame))
-        return _reordered(frame, order, coded)
+        return order, coded
     ranks, spans = [first], [distinct]
     for k in key[1:]:
-        rank = _rising_ranks(frame[k])
+        rank = None if k in stand_in else _rising_ranks(frame[k])
         if rank is None:
             if k not in coded:
                 coded[k] = pd.factorize(frame[k])
             rank = _ranks(*coded[k])
         ranks.append(rank[0])
         spans.append(rank[1])
-    return _reordered(frame, _lexsort_ranks(ranks, spans), coded)
+    return _lexsort_ranks(ranks, spans), coded
+
+
+def _filled(
+    frame: pd.DataFrame, coded: Mapping[str, tuple[Any, ...]], stand_in: Collection[str]
+) -> pd.DataFrame:
+    """``frame`` with the values of its ``stand_in`` columns written from ``coded``."""
+    if not stand_in:
+        return frame
+    values = {
+        k: pd.api.extensions.take(coded[k][1].array, coded[k][0], allow_fill=True) for k in stand_in
+    }
+    return frame.assign(**values)
 
 
 def _rising_ranks(s: pd.Series) -> tuple[np.ndarray, int] | None:
@@ -1205,29 +1259,57 @@ def _sorted_key_unique(frame: pd.DataFrame, key: list[str]) -> bool:
     return not same.any()
 
 
-def _reordered(frame: pd.DataFrame, order: np.ndarray, coded: dict[str, Any]) -> pd.DataFrame:
-    """``frame.take(order).reset_index(drop=True)``.
+def _reordered(
+    columns: dict[str, pd.Series],
+    order: np.ndarray | None,
+    coded: Mapping[str, tuple[Any, ...]],
+    stand_in: Collection[str] = (),
+) -> pd.DataFrame:
+    """The table of ``columns`` with its rows at positions ``order`` (None: as they are).
 
-    Text columns with many repeats are rebuilt from their distinct values (a gather from
-    a small array), not moved value by value: key columns whose codes are known, and
-    columns whose first values repeat a lot (worth finding their codes).
+    ``columns`` is emptied as the table is built, so each old column can be freed as
+    soon as its new one is made (only one copy of the table plus one column in memory,
+    when nothing else holds the old columns). Text columns with many repeats are rebuilt
+    from their distinct values (a gather from a small array), not moved value by value:
+    columns whose codes are known, and columns whose first values repeat a lot (worth
+    finding their codes). ``stand_in`` columns are always written from their codes
+    (see :func:`_sort_order`).
     """
+    names = list(columns)
     coded = dict(coded)
-    for k in frame.columns:
-        arr = parsing._arrow_strings(frame[k]) if len(frame) >= _SMALL else None
-        if k not in coded and arr is not None:
-            if pc.count_distinct(arr.slice(0, _SMALL), mode="all").as_py() <= _SMALL // 10:
-                coded[k] = pd.factorize(frame[k])
-    text = [
+    n = len(columns[names[0]]) if names else 0
+    if order is not None and n >= _SMALL:
+        for k in names:
+            arr = parsing._arrow_strings(columns[k])
+            if k not in coded and arr is not None:
+                if pc.count_distinct(arr.slice(0, _SMALL), mode="all").as_py() <= _SMALL // 10:
+                    coded[k] = pd.factorize(columns[k])
+    rebuilt = {
         k
         for k, (_, uniques, *_) in coded.items()
-        if isinstance(frame[k].dtype, pd.StringDtype) and len(uniques) < len(frame) // 2
-    ]
-    out = frame.drop(columns=text).take(order).reset_index(drop=True)
-    for k in text:
-        codes, uniques = coded[k][:2]
-        out[k] = pd.api.extensions.take(uniques.array, codes[order], allow_fill=True)
-    return out[list(frame.columns)]
+        if k in stand_in
+        or (
+            order is not None
+            and k in columns
+            and isinstance(columns[k].dtype, pd.StringDtype)
+            and len(uniques) < n // 2
+        )
+    }
+    out: dict[str, pd.Series] = {}
+    for k in names:
+        column = columns.pop(k)
+        if k in rebuilt:
+            codes, uniques = coded[k][:2]
+            values = pd.api.extensions.take(
+                uniques.array, codes if order is None else codes[order], allow_fill=True
+            )
+            out[k] = pd.Series(values, name=k)
+        elif order is None:
+            out[k] = column.reset_index(drop=True)
+        else:
+            out[k] = column.take(order).reset_index(drop=True)
+        del column
+    return pd.DataFrame(out)
 
 
 def _strictly_increasing(s: pd.Series) -> bool:
@@ -1305,24 +1387,33 @@ def _finish(
     rank[by_pseudonym] = np.arange(len(hashed))
     pseudonyms = id_map["customer_id"]
     out: dict[str, pd.DataFrame] = {}
-    coded: dict[str, tuple[np.ndarray, pd.Index, np.ndarray]] = {}  # for the sort: factorized
-    # pseudonyms and the order of the distinct ones
+    # Per table read with customer ids: its pseudonyms factorized (codes, distinct ones,
+    # their sort order). Its customer_id column keeps the source ids as stand-ins until
+    # the rows are sorted; the pseudonyms are then written straight in sorted order.
+    coded: dict[str, tuple[np.ndarray, pd.Index, np.ndarray]] = {}
+    stand_in: set[str] = set()
     for table in list(frames):
         frame = frames.pop(table).drop(columns=[ROW])
         if "customer_id" in frame.columns:
-            if table in source_ids:  # look up each distinct id once
+            if table in source_ids:  # each distinct id was looked up once
                 codes, _ = source_ids[table]
                 found = found_in[table]
-                pos = np.full(len(codes), -1, dtype=np.intp)
-                pos[codes >= 0] = found[codes[codes >= 0]]
                 distinct = pd.arrays.ArrowStringArray(pa.chunked_array([hashed.take(found)]))
                 coded[table] = (codes, pd.Index(distinct), np.argsort(rank[found]))
+                stand_in.add(table)
             else:
                 pos = parsing.positions(frame["customer_id"], id_map["source_customer_id"])
-            frame["customer_id"] = _take(pseudonyms, pos, frame).astype("string")
+                frame["customer_id"] = _take(pseudonyms, pos, frame).astype("string")
         if table == "customers" and "household_id" in frame.columns:
             frame["household_id"] = pseudonymise(frame["household_id"], salt, prefix="H")
         out[table] = frame
+
+    def pseudonymised(table: str) -> pd.DataFrame:
+        """The table with its pseudonyms written (rows in their own order)."""
+        if table in stand_in:
+            stand_in.discard(table)
+            out[table] = _filled(out[table], {"customer_id": coded[table]}, ["customer_id"])
+        return out[table]
 
     stubs = 0
     if "customers" in out and "customers" not in source_ids:
@@ -1333,24 +1424,26 @@ def _finish(
         listed[found_in.get("customers", np.array([], dtype=np.intp))] = True
         missing = pd.Index(pseudonyms.array.take(by_pseudonym[~listed[by_pseudonym]]))
     if len(missing):
-        ol = out["order_lines"]
+        ol = pseudonymised("order_lines")
         first = ol.groupby("customer_id")["purchase_time"].min()
         stub = pd.DataFrame(
             {"customer_id": missing.to_numpy(), "created_at": first.reindex(missing).to_numpy()}
         )
-        base = out.get("customers")
+        base = pseudonymised("customers") if "customers" in out else None
         out["customers"] = pd.concat([base, stub], ignore_index=True) if base is not None else stub
         stubs = len(missing)
 
     tables: dict[str, pd.DataFrame] = {}
     folder = cfg.canonical_dir
-    written: dict[str, Path] = {}  # each table is written (under a temporary name) as soon
-    # as it is ready, while the next one is prepared: Arrow writes Parquet outside the GIL
+    # Each table is written (under a temporary name) as soon as it is ready, while the
+    # next one is prepared: Arrow writes Parquet outside the GIL.
+    written: dict[str, Path] = {}
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         jobs = []
         try:
             for table in list(out):
-                tables[table] = canon = _canonical(table, out.pop(table), coded.pop(table, None))
+                canon = _canonical(table, out.pop(table), coded.pop(table, None), table in stand_in)
+                tables[table] = canon
                 if write:
                     folder.mkdir(parents=True, exist_ok=True)
                     written[table] = folder / f".{table}.parquet.partial"
@@ -1381,16 +1474,28 @@ def _finish(
     return Tables(frames=full, available=available), stubs
 
 
-def _canonical(table: str, frame: pd.DataFrame, coded: tuple[Any, ...] | None) -> pd.DataFrame:
+def _canonical(
+    table: str, frame: pd.DataFrame, coded: tuple[Any, ...] | None, stand_in: bool = False
+) -> pd.DataFrame:
     """One table in canonical form: columns and types, rows in key order, checked by pandera.
 
     ``coded`` is the ``pandas.factorize`` of its ``customer_id`` column and the sort
-    order of the uniques, when known.
+    order of the uniques, when known; with ``stand_in`` the column itself holds
+    stand-ins and ``coded`` gives its values (see :func:`_sort_order`).
     """
     canon = conform(frame, table)
+    del frame
     key = list(TABLES[table].key) or [c for c in canon.columns][:3]
     known = {"customer_id": coded} if coded is not None and len(coded[0]) == len(canon) else {}
-    canon = _sort_rows(canon, key, known)
+    if stand_in and not known:  # pragma: no cover - the rows changed after the ids were coded
+        raise PlaybookError(
+            f"Intake lost track of the customer ids of '{table}'; please report it."
+        )
+    stand_ins = ["customer_id"] if stand_in else []
+    order, known = _sort_order(canon, key, known, stand_ins)
+    columns = {c: canon[c] for c in canon.columns}
+    del canon  # each column is freed once its sorted copy is made
+    canon = _reordered(columns, order, known, stand_ins)
     schema = pandera_schema(table)
     if schema.unique and _sorted_key_unique(canon, schema.unique):
         schema.unique = None  # already checked, without hashing every key again

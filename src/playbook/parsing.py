@@ -39,6 +39,8 @@ _EMPTY_SPELLINGS = pa.array(
 _EMPTY_LONGEST = max(len(w.encode()) for w in _EMPTY)  # bytes: longer text is never 'empty'
 # Below this many values the parsers do not bother finding the distinct ones.
 _DISTINCT_MIN_ROWS = 1_000
+# Below this many values ids are looked up as text, not as numbers (:func:`decimal_ids`).
+_NUMBERS_MIN_ROWS = 100_000
 # Plain amounts (the vast majority): read directly, without the general parser.
 _SIMPLE_MONEY = r"-?[£$€]?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 # Currency marks allowed around an amount; any other letters make the amount unreadable.
@@ -103,35 +105,43 @@ def decimal_ids(arr: pa.ChunkedArray) -> np.ndarray | None:
     return pc.cast(arr, pa.int64()).fill_null(-1).to_numpy()
 
 
-def _first_positions(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def _first_positions(values: np.ndarray, keys: np.ndarray, *, found: bool = False) -> np.ndarray:
     """Position of each value's first occurrence among ``keys`` (-1 when absent).
 
     Both are whole numbers of at least 0 (-1 for missing, which matches nothing):
     looked up in a table indexed by the number when the keys are dense, else by binary
-    search among the sorted distinct keys.
+    search among the sorted distinct keys. With ``found``, only whether each value is
+    among the keys (a table of one byte per number).
     """
     present = keys >= 0
     if not present.any():
-        return np.full(len(values), -1, dtype=np.intp)
+        return np.full(len(values), False if found else -1)
     lo, hi = int(keys[present].min()), int(keys[present].max())
+    inside = (values >= lo) & (values <= hi)
     if hi - lo < max(8 * len(keys), 1 << 24):  # a table of at most 8 entries a key (or 64 MB)
+        if found:
+            table = np.zeros(hi - lo + 1, dtype=bool)
+            table[keys[present] - lo] = True
+            out = np.zeros(len(values), dtype=bool)
+            out[inside] = table[values[inside] - lo]
+            return out
         kind = np.int32 if len(keys) < 2**31 else np.intp
         at = np.flatnonzero(present).astype(kind)
         table = np.full(hi - lo + 1, len(keys), dtype=kind)
         np.minimum.at(table, keys[at] - lo, at)
         table[table == len(keys)] = -1
-        inside = (values >= lo) & (values <= hi)
         out = np.full(len(values), -1, dtype=np.intp)
         out[inside] = table[values[inside] - lo]
         return out
     distinct, first = np.unique(keys[present], return_index=True)
-    first = np.flatnonzero(present)[first]
     i = np.minimum(np.searchsorted(distinct, values), len(distinct) - 1)
-    return np.where((distinct[i] == values) & (values >= 0), first[i], -1)
+    hit = (distinct[i] == values) & inside
+    return hit if found else np.where(hit, np.flatnonzero(present)[first][i], -1)
 
 
 def factorize(s: pd.Series, *, use_na_sentinel: bool = True) -> tuple[np.ndarray, pd.Index]:
-    """``pandas.factorize(s)``: codes in order of first appearance, and the distinct values.
+    """``pandas.factorize(s, use_na_sentinel=...)``: codes in order of first appearance,
+    and the distinct values.
 
     Many plain whole numbers as text (:func:`decimal_ids`, none missing) are numbered as
     numbers, which is several times faster than hashing the text; the result is the same.
@@ -188,9 +198,6 @@ def _decimal_pair(a: pa.ChunkedArray, k: pa.ChunkedArray) -> tuple[np.ndarray, n
     return None if nk is None else (na, nk)
 
 
-_NUMBERS_MIN_ROWS = 100_000
-
-
 def isin(values: pd.Series, members: Any) -> pd.Series:
     """``values.isin(members)`` as a boolean series; a hash lookup for Arrow text.
 
@@ -203,7 +210,7 @@ def isin(values: pd.Series, members: Any) -> pd.Series:
         if m is not None:
             nums = _decimal_pair(a, m)
             if nums is not None:
-                hit = _first_positions(*nums) >= 0
+                hit = _first_positions(*nums, found=True)
                 if a.null_count and m.null_count:  # missing is a member
                     hit |= pc.is_null(a).to_numpy(zero_copy_only=False)
                 return pd.Series(hit, index=values.index, name=values.name)

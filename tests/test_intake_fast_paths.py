@@ -1,0 +1,238 @@
+"""Intake's shortcuts for big exports give exactly what the plain pandas/hashlib ways give."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from playbook import intake, parsing, readers
+from playbook.intake import (
+    _hmac_heads,
+    _lexsort_ranks,
+    _repeated_rows,
+    _shared_rows,
+    _sort_rows,
+    _sorted_key_unique,
+    pseudonymise,
+    run_intake,
+)
+from playbook.schema import TABLES
+from playbook.synth import SynthConfig, generate
+
+TODAY = "2026-09-01"
+
+
+@pytest.mark.parametrize("salt", [b"fixed-salt", b"ab" * 32, b"k" * 65, b"", b"x" * 200])
+def test_hmac_matches_the_standard_library(salt: bytes) -> None:
+    rng = random.Random(3)
+    ids = ["1001", "", "é", "日本語", "a\x00b", "x" * 55, "y" * 56, "z" * 300]
+    ids += [
+        "".join(chr(rng.randint(32, 0x2000)) for _ in range(rng.randint(0, 70))) for _ in range(500)
+    ]
+    heads = _hmac_heads(pa.array(ids, pa.large_string()), salt)
+    expected = [
+        int.from_bytes(hmac.new(salt, i.encode(), "sha256").digest()[:8], "big") for i in ids
+    ]
+    assert heads.tolist() == expected
+    pseudonyms = pseudonymise(pd.Series([*ids, None], dtype="string"), salt, prefix="H")
+    assert pseudonyms.iloc[:-1].tolist() == [f"H{h:016x}" for h in expected]
+    assert pd.isna(pseudonyms.iloc[-1])
+
+
+def _random_frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    words = np.array(["b", "a", "c", "ab", "é", "B", "10", "9"], dtype=object)
+    text = words[rng.integers(0, len(words), n)]
+    text[rng.random(n) < 0.1] = None
+    times = pd.to_datetime(rng.integers(0, 5, n), unit="D").to_numpy().copy()
+    times[rng.random(n) < 0.1] = np.datetime64("NaT")
+    return pd.DataFrame(
+        {
+            "t": pd.array(text, dtype="string"),
+            "d": times,
+            "i": rng.integers(0, 4, n),
+            "f": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 3, n).astype(float)),
+            "u": pd.array(rng.permutation(n).astype(str), dtype="string"),
+            "r": np.sort(rng.integers(0, 6, n)),
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sort_rows_matches_pandas(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    frame = _random_frame(rng, 3_000)
+    for key in (["t"], ["t", "d", "i"], ["i", "r"], ["d", "t"], ["u", "t"], ["f", "t"], ["r", "i"]):
+        expected = frame.sort_values(key, kind="stable").reset_index(drop=True)
+        pd.testing.assert_frame_equal(_sort_rows(frame, key), expected)
+        codes, uniques = pd.factorize(frame["t"])
+        coded = {"t": (codes, uniques, np.argsort(uniques.to_numpy(dtype=object), kind="stable"))}
+        pd.testing.assert_frame_equal(_sort_rows(frame, key, coded), expected)
+        # the column holds stand-ins; its values come from the codes
+        stand_in = frame.assign(t=pd.array(["?"] * len(frame), dtype="string"))
+        pd.testing.assert_frame_equal(_sort_rows(stand_in, key, coded, ["t"]), expected)
+
+
+def test_sort_rows_of_plain_numbers_all_different() -> None:
+    rng = np.random.default_rng(1)
+    ids = rng.permutation(np.arange(1_000_000, 1_030_000)).astype(str)
+    frame = pd.DataFrame({"line_id": pd.array(ids, dtype="string"), "n": np.arange(len(ids))})
+    expected = frame.sort_values(["line_id", "n"], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(_sort_rows(frame, ["line_id", "n"]), expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lexsort_ranks_matches_numpy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 5_000
+    spans = [n, n, 7, n] if seed == 0 else [int(s) for s in rng.integers(1, 60, 3)]
+    ranks = [rng.integers(0, s, n) for s in spans]
+    assert (_lexsort_ranks(ranks, spans) == np.lexsort(ranks[::-1])).all()
+
+
+def test_sorted_key_unique_sees_repeats_and_missing() -> None:
+    frame = pd.DataFrame(
+        {
+            "a": pd.array(["1", "1", "2", None, None], dtype="string"),
+            "b": pd.array(["x", "y", "x", "z", "z"], dtype="string"),
+        }
+    )
+    assert not _sorted_key_unique(frame, ["a", "b"])  # missing equals missing
+    assert _sorted_key_unique(frame.iloc[:4], ["a", "b"])
+    assert not _sorted_key_unique(frame.iloc[:2], ["a"])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_repeated_rows_match_pandas(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parsing, "_NUMBERS_MIN_ROWS", 0)
+    rng = np.random.default_rng(seed)
+    n = 30_000
+    ids = rng.integers(100, 100 + n // (1 + seed * 5), n).astype(str).astype(object)
+    ids[rng.random(n) < 0.01] = None
+    frame = pd.DataFrame(
+        {
+            "customer_id": pd.array(ids, dtype="string"),
+            "kind": pd.array(np.array(["a", "b"])[rng.integers(0, 2, n)], dtype="string"),
+            "when": pd.to_datetime(rng.integers(0, 3, n), unit="D"),
+        }
+    )
+    cols = list(frame.columns)
+    factorized: dict = {}
+    shared = _shared_rows(frame, cols, factorized)
+    assert (shared == frame.duplicated(subset=cols, keep=False).to_numpy()).all()
+    repeated = _repeated_rows(frame, cols, (), factorized)
+    assert (repeated == frame.duplicated(subset=cols, keep="first")).all()
+    distinct = frame.assign(customer_id=pd.array(rng.permutation(n).astype(str), dtype="string"))
+    assert not _shared_rows(distinct, cols).any()
+
+
+def test_factorize_reused_from_dedupe_turns_missing_into_minus_one() -> None:
+    s = pd.Series(["7", None, "5", "7", None], dtype="string", name="customer_id")
+    src = intake._Source.__new__(intake._Source)
+    src.factorized = {}
+    codes, uniques = pd.factorize(s, use_na_sentinel=False)
+    src.factorized["customer_id"] = (parsing._arrow_strings(s), codes, uniques)
+    got_codes, got_uniques = src.factorize(s)
+    want_codes, want_uniques = pd.factorize(s)
+    assert (got_codes == want_codes).all()
+    pd.testing.assert_index_equal(got_uniques, want_uniques)
+
+
+def test_blank_line_and_utf8_checks_match_python() -> None:
+    rng = random.Random(0)
+    pieces = [b"\n", b"\r", b"a", b"\xff", b"\xe9", b"\xc3", b"\xa9", b",", b"\xed\xa0\x80"]
+    for _ in range(3_000):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 10)))
+        assert readers._has_blank_line(data) == (readers._BLANK_LINE.search(data) is not None)
+        try:
+            data.decode("utf-8")
+            decodes = True
+        except UnicodeDecodeError:
+            decodes = False
+        assert readers._valid_utf8(data) == decodes
+
+
+def _messy_org(root: Path) -> Path:
+    """A small generated organisation with repeats, reused ids, odd ids and blank lines."""
+    generate(root, SynthConfig(seed=11, customers=400, messy=15))
+    rng = random.Random(5)
+    ex = root / "exports"
+
+    def rewrite(name: str, edit) -> None:
+        lines = (ex / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        (ex / name).write_text(lines[0] + "".join(edit(lines[1:])), encoding="utf-8")
+
+    def customers(body: list[str]) -> list[str]:
+        body = [line for line in body if rng.random() > 0.05]  # some become stubs
+        reused = [line.replace(",No\n", ",Yes\n") for line in rng.sample(body, 20)]
+        return body + rng.sample(body, 20) + reused
+
+    def odd_ids(body: list[str]) -> list[str]:
+        out = []
+        for line in body:
+            parts = line.split(",")
+            if rng.random() < 0.05:
+                parts[2] = rng.choice(["0", " ", "X"]) + parts[2]
+            out.append(",".join(parts))
+        return out
+
+    rewrite("customers.csv", customers)
+    rewrite("consents.csv", lambda body: body + rng.sample(body, 30))
+    rewrite("scans.csv", lambda body: body + rng.sample(body, 30))
+    rewrite("sales.csv", odd_ids)
+    rewrite("donations.csv", lambda body: body[:5] + ["\n"] + body[5:])
+    return root
+
+
+def _outputs(org: Path) -> dict[str, pd.DataFrame | bytes]:
+    out: dict[str, pd.DataFrame | bytes] = {}
+    for path in [*(org / "canonical").glob("*"), org / "private" / "id_map.parquet"]:
+        out[path.name] = pd.read_parquet(path) if path.suffix == ".parquet" else path.read_bytes()
+    return out
+
+
+def test_shortcuts_give_the_plain_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every shortcut forced on, then every one off: the same tables, ledger and id map."""
+    org = _messy_org(tmp_path / "org")
+    monkeypatch.setattr(intake, "_SMALL", 3)
+    monkeypatch.setattr(parsing, "_NUMBERS_MIN_ROWS", 0)
+    run_intake(org, today=TODAY)
+    fast = _outputs(org)
+    shutil.rmtree(org / "canonical")
+    monkeypatch.setattr(intake, "_SMALL", 10**12)
+    monkeypatch.setattr(parsing, "_NUMBERS_MIN_ROWS", 10**12)
+    run_intake(org, today=TODAY)
+    plain = _outputs(org)
+    assert fast.keys() == plain.keys()
+    for name, value in plain.items():
+        if isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(fast[name], value, check_exact=True)
+        else:
+            assert fast[name] == value, name
+    summary = pd.read_csv(org / "canonical" / "ledger_summary.csv")
+    assert summary[["duplicate_line", "duplicate_id", "blank_row"]].sum().min() > 0
+    assert json.loads((org / "canonical" / "intake.json").read_text())["stub_customers"] > 0
+
+
+def test_canonical_tables_are_sorted_and_pseudonymised(tmp_path: Path) -> None:
+    org = _messy_org(tmp_path / "org")
+    result = run_intake(org, today=TODAY)
+    id_map = pd.read_parquet(org / "private" / "id_map.parquet")
+    salt = (org / "private" / "salt").read_text().strip().encode()
+    assert id_map["customer_id"].is_monotonic_increasing
+    again = pseudonymise(id_map["source_customer_id"].astype("string"), salt)
+    assert (again.to_numpy() == id_map["customer_id"].to_numpy()).all()
+    for name, frame in result.tables.frames.items():
+        key = list(TABLES[name].key) or list(frame.columns[:3])
+        pd.testing.assert_frame_equal(
+            frame, frame.sort_values(key, kind="stable").reset_index(drop=True)
+        )
+        if "customer_id" in frame and name != "attendance":
+            assert frame["customer_id"].dropna().isin(id_map["customer_id"]).all()
