@@ -64,7 +64,7 @@ KNOWN = {
     ),
     "patronmanager": dict(
         tickets=3, revenue=75.0, comps=1, subscriptions=0, returns=1, exchanges=1,
-        donations=2, memberships=0, attendance=0, dropped={},
+        donations=2, memberships=0, attendance=0, dropped={"filtered_out": 1},
     ),
     "audienceview": dict(
         tickets=6, revenue=125.0, comps=1, subscriptions=1, returns=1, exchanges=0,
@@ -262,7 +262,13 @@ def test_patronmanager_account_is_the_household_and_won_gifts_only(taken) -> Non
     cu = r.tables.customers
     assert cu["household_id"].nunique() == 3
     assert r.tables.donations["donation_id"].tolist() == ["006A", "006C"]
-    assert r.skipped["exports/opportunities.csv"] == 1  # the lost opportunity
+    # the lost opportunity is no table's row: dropped with its reason, not lost
+    assert r.skipped["exports/opportunities.csv"] == 0
+    dropped = r.ledger.dropped_rows()
+    lost = dropped[dropped["reason"] == "filtered_out"]
+    assert lost[["file", "row", "column", "value"]].values.tolist() == [
+        ["exports/opportunities.csv", 3, "StageName", "Closed Lost"]
+    ]
 
 
 def test_spektrix_anonymised_flag_is_carried(taken) -> None:
@@ -505,3 +511,43 @@ def test_cli_mapping_suggest_prints_and_writes(tmp_path: Path, capsys) -> None:
     written = yaml.safe_load(out.read_text())
     assert written["sources"]["order_lines"]["columns"]["paid_amount"] == "Amount"
     assert cli_main(["mapping", "suggest", str(src), "--table", "tickets"]) == 2
+
+
+def test_rows_no_filter_takes_are_dropped_with_a_reason(tmp_path: Path) -> None:
+    """Two tables share an export and neither filter takes the membership row: it is
+    dropped under the first table with its type, and the file's rows all add up."""
+    org = copy_fixture("spektrix", tmp_path)
+    yaml = (org / "org.yaml").read_text()
+    yaml += (
+        "sources:\n"
+        "  order_lines:\n"
+        "    filter: {column: Item Type, in: [Ticket]}\n"
+        "  donations:\n"
+        "    filter: {column: Item Type, in: [Donation]}\n"
+    )
+    (org / "org.yaml").write_text(yaml)
+    r = run_intake(org, today=TODAY)
+    dropped = r.ledger.dropped_rows()
+    lost = dropped[dropped["reason"] == "filtered_out"]
+    sales, gifts = "exports/analysis.csv [order_lines]", "exports/analysis.csv [donations]"
+    assert lost[["file", "row", "column", "value"]].values.tolist() == [
+        [sales, 8, "Item Type", "Membership"]
+    ]
+    s = r.summary().set_index("file")
+    rows = physical_rows(org, "exports/analysis.csv")
+    assert s.loc[sales, "rows_read"] + s.loc[gifts, "rows_read"] == rows
+    assert s.loc[sales, "filtered_out"] == 1 and s.loc[gifts, "filtered_out"] == 0
+    # left to the other table: the donation for the sales, everything else for the gifts
+    assert r.skipped == {sales: 1, gifts: rows - 1 - 1}
+    assert "I7" not in set(r.tables.order_lines["line_id"])
+
+
+def test_own_filter_replaces_the_presets_and_null_removes_it() -> None:
+    own = presets.resolve(
+        "donations",
+        {"preset": "patronmanager", "filter": {"column": "StageName", "not_in": ["Closed Lost"]}},
+    )
+    assert own["filter"] == {"column": "StageName", "not_in": ["Closed Lost"]}
+    assert (
+        presets.resolve("donations", {"preset": "patronmanager", "filter": None})["filter"] is None
+    )

@@ -254,6 +254,8 @@ class _Source:
         self.label = label or self.file  # how the ledger names this source
         self.added = 0  # lines intake adds (reversals of in-place returns, plan lines)
         self.skipped = 0  # rows of a shared file that this table's filter leaves to others
+        # rows the filter leaves out: their row numbers, the filter column and its values
+        self.left: tuple[np.ndarray, str, pd.Series] | None = None
         self.columns: dict[str, str] = dict(self.spec.get("columns") or {})
         self.optional = set(self.spec.get("optional_columns") or [])
         self.raw: dict[str, pd.Series] = {}  # source text of parsed columns, for the ledger
@@ -344,6 +346,8 @@ class _Source:
         hit = hit.fillna(False).astype(bool)
         keep = hit if "in" in flt else ~hit
         self.skipped = int((~keep).sum())
+        left = raw.frame.loc[~keep, [ROW, col]]
+        self.left = (left[ROW].to_numpy(dtype=np.int64), col, left[col].reset_index(drop=True))
         return dataclasses.replace(raw, frame=raw.frame.loc[keep].reset_index(drop=True))
 
     def _check_columns(self, raw: RawFile) -> None:
@@ -882,6 +886,9 @@ def run_intake(
     labels = _ledger_labels(sources)
     added: dict[str, int] = {}
     skipped: dict[str, int] = {}
+    # per export file, the tables reading it and the rows each one's filter leaves out
+    # (None: no filter, every row taken)
+    by_file: dict[str, list[tuple[str, tuple[np.ndarray, str, pd.Series] | None]]] = {}
 
     def opened(table: str) -> tuple[_Source, RawFile, pd.DataFrame]:
         src = _Source(cfg, table, sources[table], ledger, label=labels.get(table))
@@ -900,13 +907,13 @@ def run_intake(
                 _intake_table(src, raw, frame, table, frames, source_ids, today_ts)
                 if src.added:
                     added[src.label] = src.added
-                if src.spec.get("filter"):
-                    skipped[src.label] = src.skipped
+                by_file.setdefault(src.file, []).append((src.label, src.left))
                 del src, raw, frame  # the source text of this table is not needed any more
         finally:
             for job in ahead:  # after a problem, exports not yet being read are left
                 job.cancel()
 
+    skipped = _settle_filtered_rows(ledger, by_file)
     ledger.check()
     tables, stubs = _finish(cfg, frames, salt, source_ids, write=write)
     dups = possible_duplicates(tables["customers"])
@@ -955,6 +962,45 @@ def _intake_table(
         codes, uniques = src.factorize(frame["customer_id"])
         source_ids[table] = (codes, pd.Series(uniques))
     frames[table] = frame
+
+
+def _settle_filtered_rows(
+    ledger: Ledger,
+    by_file: Mapping[str, list[tuple[str, tuple[np.ndarray, str, pd.Series] | None]]],
+) -> dict[str, int]:
+    """Account for the rows that tables' filters leave out of their export.
+
+    A row one table's filter leaves out may be taken by another table reading the same
+    file (a combined sales-and-donations export): that is counted, per filtered table, in
+    the returned ``rows left to other tables``. A row that no table reading the file
+    takes (a lost opportunity in a CRM export, say) is dropped in the ledger with the
+    reason ``filtered_out``, under the first table that reads the file, so every row of
+    every export is kept or dropped with a reason.
+    """
+    left_to_others: dict[str, int] = {}
+    for readings in by_file.values():
+        filtered = [(label, left) for label, left in readings if left is not None]
+        if not filtered:
+            continue
+        nobody = filtered[0][1][0]
+        if len(filtered) < len(readings):  # a table without a filter takes every row
+            nobody = nobody[:0]
+        for _, (rows, _, _) in filtered[1:]:
+            nobody = np.intersect1d(nobody, rows, assume_unique=True)
+        for label, (rows, _, _) in filtered:
+            left_to_others[label] = len(rows) - len(nobody)
+        if len(nobody):  # then every table reading the file has a filter
+            label, (rows, column, values) = filtered[0]
+            at = np.flatnonzero(np.isin(rows, nobody))
+            ledger.files[label].rows_read += len(at)
+            ledger.drop(
+                label,
+                pd.Series(rows[at]),
+                "filtered_out",
+                column=column,
+                values=values.iloc[at].reset_index(drop=True),
+            )
+    return left_to_others
 
 
 def _ledger_labels(sources: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:

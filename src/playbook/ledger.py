@@ -31,6 +31,10 @@ REASONS: dict[str, str] = {
     "implausible_amount": "the amount is larger than intake.max_amount",
     "out_of_range": "the value is outside its allowed range",
     "anonymised_customer": "the customer asked to be erased",
+    "filtered_out": (
+        "no table takes the row: its type is left out by the source's filter "
+        "(org.yaml or the preset)"
+    ),
 }
 
 

@@ -18,7 +18,11 @@ than renaming, the entry declares it with these source keys, which intake carrie
 ``filter: {column: COL, in: [words]}`` or ``{column: COL, not_in: [words]}``
     Read only the rows of a shared export that belong to this table (case-insensitive),
     e.g. donations out of an all-items report, or attendance from "Used (In)" seats.
-    Each table reading a shared file has its own ledger entry, ``file [table]``.
+    Each table reading a shared file has its own ledger entry, ``file [table]``. A row
+    that no table reading the file takes (a lost opportunity, say) is dropped in the
+    ledger of the first of them with the reason ``filtered_out``, so nothing is lost
+    silently. A ``filter`` in ``org.yaml`` replaces the preset's (``filter: null``
+    removes it).
 ``returns: linked | in_place | match``
     ``linked`` (default): a return is its own row naming its original in
     ``parent_line_id``. ``in_place``: a row whose status maps to ``returned`` or
@@ -166,6 +170,8 @@ def resolve(table: str, spec: Mapping[str, Any]) -> dict[str, Any]:
             f"the preset for: {', '.join(PRESETS[name].tables)}."
         )
     merged = deep_merge(base, spec)
+    if "filter" in spec:  # an own filter replaces the preset's (in and not_in do not mix)
+        merged["filter"] = thaw(spec["filter"])
     own = set((spec.get("columns") or {}).keys())
     required = set(TABLES[table].required_columns)
     optional = [c for c in (base.get("columns") or {}) if c not in own and c not in required]
