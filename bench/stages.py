@@ -385,19 +385,9 @@ def _clv_lifetimes(org: Path, scratch: Path, opts: dict[str, Any], clock: Clock)
 
 def _moment_inputs(cfg: Any, tables: Any, as_of: Any):
     """CLV predictions for the at-risk trigger, as the moments notebook gets them."""
-    from playbook.clv import predict_clv
-    from playbook.clv_models import fit_bgnbd
+    from playbook.clv import clv_settings, forecast
 
-    cs, summary = _clv_summary(cfg, tables, as_of)
-    model = fit_bgnbd(summary, compress=True)
-    return predict_clv(
-        model,
-        summary,
-        horizon_months=cs.horizon_months,
-        annual_discount_rate=cs.annual_discount_rate,
-        margin=cs.margin,
-        time_unit=cs.time_unit,
-    )
+    return forecast(tables, as_of.normalize(), clv_settings(cfg)).predictions
 
 
 @stage("moments", "moments (find_moments + action list)", "playbook.moments:find_moments")

@@ -468,3 +468,34 @@ def test_tier_bands_and_targets_have_one_home(tmp_path: Path) -> None:
     old = "journey:\n  tier_bands:\n    entry: [first_timer]\n"
     with pytest.raises(ConfigError, match=r"'journey.tier_bands' is now 'tiers.bands'"):
         load_org(write_org(tmp_path / "old", {}, TINY_ORG_YAML + old))
+
+
+def test_one_clv_for_the_scorecard_the_moments_and_the_clv_notebook(
+    small_org: Path, tmp_path: Path
+) -> None:
+    """The scorecard, the at-risk moment and notebook 40 read the same predictions."""
+    from playbook.clv import clv_settings, fit_clv, predict_clv
+    from playbook.moments.views import clv_snapshot
+
+    ctx = report.start(small_org, "", tmp_path / "out")
+    end = ctx.as_of.normalize()
+    cs = clv_settings(ctx.config)
+    run = fit_clv(ctx.tables, end - pd.DateOffset(years=1), observation_end=end, settings=cs)
+    snap = clv_snapshot(ctx)
+    assert snap is not None
+    pd.testing.assert_frame_equal(snap, run.predictions)
+    by_customer = scorecard.clv_at(ctx, ctx.as_of)
+    assert by_customer.index.tolist() == run.predictions["customer_id"].astype(str).tolist()
+    assert (by_customer.to_numpy() == run.predictions["clv"].to_numpy()).all()
+    # the spend model is used when its check passes (not each customer's own average)
+    assert run.spend_check.ok and run.spend_model is not None
+    with_spend = predict_clv(
+        run.model,
+        run.summary,
+        spend_model=run.spend_model,
+        horizon_months=cs.horizon_months,
+        annual_discount_rate=cs.annual_discount_rate,
+        margin=cs.margin,
+        time_unit=cs.time_unit,
+    )
+    pd.testing.assert_frame_equal(snap, with_spend)

@@ -74,6 +74,7 @@ __all__ = [
     "BGBB",
     "BGNBD",
     "TIME_UNITS",
+    "CLVForecast",
     "CLVRun",
     "CLVSettings",
     "GammaGamma",
@@ -88,6 +89,7 @@ __all__ = [
     "cumulative_tracking",
     "fit_bgnbd",
     "fit_clv",
+    "forecast",
     "holdout_by_frequency",
     "interpret_params",
     "predict_clv",
@@ -1133,6 +1135,81 @@ def model_record(model: CLVModel) -> dict[str, Any]:
     )
 
 
+@dataclass
+class CLVForecast:
+    """Lifetime-value predictions made on every purchase up to a date (see :func:`forecast`)."""
+
+    summary: pd.DataFrame
+    model: TransactionModel
+    spend_check: GammaGammaCheck
+    spend_model: GammaGamma | None
+    predictions: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def forecast(
+    data: Tables | pd.DataFrame, observation_end: Any, settings: CLVSettings | None = None
+) -> CLVForecast:
+    """Fit ``settings.model`` on every purchase up to a date and predict each customer's CLV.
+
+    The one way the kit turns purchases into lifetime values (the CLV notebook, the
+    scorecard and the at-risk moment all use it): the purchase model of
+    ``settings.model``; the Gamma-Gamma spend model when its independence check passes
+    and it has a finite mean spend (``q > 1``), else each customer's own average spend.
+
+    Parameters
+    ----------
+    data : Tables or pandas.DataFrame
+        The canonical tables (or ``order_lines``).
+    observation_end : date-like
+        Last day observed.
+    settings : CLVSettings, optional
+        Default: the package defaults.
+
+    Returns
+    -------
+    CLVForecast
+
+    Raises
+    ------
+    NotEnoughData
+        When the purchase model cannot be fitted (too few repeat buyers, say).
+    """
+    s = settings or clv_settings()
+    summary = summarise_transactions(
+        _order_lines(data),
+        observation_end=observation_end,
+        time_unit=s.time_unit,
+        count_comps=s.count_comps,
+    )
+    kwargs = {"penalizer": s.penalizer, "retry_penalizer": s.retry_penalizer}
+    check = check_gamma_gamma(summary, s.gamma_gamma_max_correlation)
+    notes: list[str] = [check.verdict]
+    spend: GammaGamma | None = None
+    try:
+        spend = GammaGamma(**kwargs).fit(summary)
+    except PlaybookError as exc:
+        notes.append(f"Spend model not fitted: {str(exc).splitlines()[0]}")
+    if spend is not None and spend.params_["q"] <= 1:
+        notes.append("Spend model has q <= 1 (no finite mean spend): own averages used instead.")
+        spend = None
+    final = make_model(s.model, **kwargs).fit(summary)
+    if not final.converged_:
+        notes.append(final.message_)
+    predictions = predict_clv(
+        final,
+        summary,
+        spend_model=spend if check.ok else None,
+        horizon_months=s.horizon_months,
+        annual_discount_rate=s.annual_discount_rate,
+        margin=s.margin,
+        time_unit=s.time_unit,
+    )
+    if spend is not None and not check.ok:
+        notes.append("Because of the spend check, each customer's own average spend was used.")
+    return CLVForecast(summary, final, check, spend, predictions, notes)
+
+
 def fit_clv(
     data: Tables | pd.DataFrame,
     calibration_end: Any,
@@ -1180,38 +1257,9 @@ def fit_clv(
                 raise  # NotEnoughData when the data are too thin: the report says so
             failed[name] = str(exc)
     holdout = compare_holdout(models, calib)
-    summary = summarise_transactions(
-        lines,
-        observation_end=calib.attrs["observation_end"],
-        time_unit=s.time_unit,
-        count_comps=s.count_comps,
-    )
-    check = check_gamma_gamma(summary, s.gamma_gamma_max_correlation)
-    notes: list[str] = [check.verdict]
-    spend: GammaGamma | None = None
-    try:
-        spend = GammaGamma(**kwargs).fit(summary)
-    except PlaybookError as exc:
-        notes.append(f"Spend model not fitted: {str(exc).splitlines()[0]}")
-    if spend is not None and spend.params_["q"] <= 1:
-        notes.append("Spend model has q <= 1 (no finite mean spend): own averages used instead.")
-        spend = None
-    final = make_model(s.model, **kwargs).fit(summary)
-    if not final.converged_:
-        notes.append(final.message_)
-    predictions = predict_clv(
-        final,
-        summary,
-        spend_model=spend if check.ok else None,
-        horizon_months=s.horizon_months,
-        annual_discount_rate=s.annual_discount_rate,
-        margin=s.margin,
-        time_unit=s.time_unit,
-    )
-    if spend is not None and not check.ok:
-        notes.append("Because of the spend check, each customer's own average spend was used.")
+    fc = forecast(lines, calib.attrs["observation_end"], s)
     at_risk = at_risk_patrons(
-        predictions, p_alive_below=s.at_risk_p_alive, top_share=s.at_risk_top_share
+        fc.predictions, p_alive_below=s.at_risk_p_alive, top_share=s.at_risk_top_share
     )
     return CLVRun(
         settings=s,
@@ -1219,11 +1267,11 @@ def fit_clv(
         models=models,
         failed=failed,
         holdout=holdout,
-        spend_check=check,
-        spend_model=spend,
-        summary=summary,
-        model=final,
-        predictions=predictions,
+        spend_check=fc.spend_check,
+        spend_model=fc.spend_model,
+        summary=fc.summary,
+        model=fc.model,
+        predictions=fc.predictions,
         at_risk=at_risk,
-        notes=notes,
+        notes=fc.notes,
     )

@@ -1045,38 +1045,12 @@ def engagement_basis(ctx: Context) -> str:
 def clv_at(ctx: Context, as_of: pd.Timestamp) -> pd.Series:
     """Predicted lifetime value per customer as of a date (the organisation's CLV settings).
 
-    The purchase model of ``clv.model`` and, when its check passes, the Gamma-Gamma spend
-    model; otherwise each customer's own average spend (as :func:`playbook.clv.fit_clv`).
+    As :func:`playbook.clv.forecast` makes it for the CLV notebook.
     """
-    from playbook.clv import check_gamma_gamma, clv_settings, predict_clv, summarise_transactions
-    from playbook.clv_models import GammaGamma, make_model
+    from playbook.clv import clv_settings, forecast
 
-    cs = clv_settings(ctx.config)
-    summary = summarise_transactions(
-        ctx.tables.order_lines,
-        observation_end=pd.Timestamp(as_of).normalize(),
-        time_unit=cs.time_unit,
-        count_comps=cs.count_comps,
-    )
-    kw = {"penalizer": cs.penalizer, "retry_penalizer": cs.retry_penalizer}
-    model = make_model(cs.model, **kw).fit(summary)
-    spend = None
-    if check_gamma_gamma(summary, cs.gamma_gamma_max_correlation).ok:
-        try:
-            spend = GammaGamma(**kw).fit(summary)
-            if spend.params_["q"] <= 1:
-                spend = None
-        except Exception:  # own averages are the documented fallback
-            spend = None
-    pred = predict_clv(
-        model,
-        summary,
-        spend_model=spend,
-        horizon_months=cs.horizon_months,
-        annual_discount_rate=cs.annual_discount_rate,
-        margin=cs.margin,
-        time_unit=cs.time_unit,
-    )
+    as_of_day = pd.Timestamp(as_of).normalize()
+    pred = forecast(ctx.tables, as_of_day, clv_settings(ctx.config)).predictions
     return pd.Series(pred["clv"].to_numpy(dtype=float), index=pred["customer_id"].astype("string"))
 
 

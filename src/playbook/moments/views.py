@@ -115,32 +115,16 @@ def channel_table(settings: MomentSettings) -> pd.DataFrame:
 def clv_snapshot(ctx: Any) -> pd.DataFrame | None:
     """Lifetime-value predictions as of the season end, or None when they cannot be made.
 
-    Uses :mod:`playbook.clv` (the organisation's ``clv`` settings); any failure there
-    (module absent, too few repeat buyers) just leaves the at-risk trigger switched off.
+    The predictions of :func:`playbook.clv.forecast` (the organisation's ``clv``
+    settings, as in the CLV notebook); any failure there (module absent, too few repeat
+    buyers) just leaves the at-risk trigger switched off.
     """
     try:
-        from playbook.clv import clv_settings, predict_clv, summarise_transactions
-        from playbook.clv_models import make_model
+        from playbook.clv import clv_settings, forecast
     except ImportError:
         return None
     try:
-        cs = clv_settings(ctx.config)
-        summary = summarise_transactions(
-            ctx.tables.order_lines,
-            observation_end=ctx.as_of.normalize(),
-            time_unit=cs.time_unit,
-            count_comps=cs.count_comps,
-        )
-        model = make_model(cs.model, penalizer=cs.penalizer, retry_penalizer=cs.retry_penalizer)
-        model.fit(summary)
-        return predict_clv(
-            model,
-            summary,
-            horizon_months=cs.horizon_months,
-            annual_discount_rate=cs.annual_discount_rate,
-            margin=cs.margin,
-            time_unit=cs.time_unit,
-        )
+        return forecast(ctx.tables, ctx.as_of.normalize(), clv_settings(ctx.config)).predictions
     except (PlaybookError, ValueError, KeyError, TypeError, FloatingPointError):
         return None
 
