@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 from playbook import charts
 from playbook.intake import read_ledger
 from playbook.ledger import REASONS
+from playbook.parsing import isin
 from playbook.privacy import mask_small_cells
 from playbook.report import UNLOCKS, Context
 from playbook.schema import TABLE_NAMES, TABLES
@@ -143,7 +144,7 @@ def ticket_facts(tables: Tables, start_month: int) -> pd.DataFrame:
     out[PR.artform] = out[PR.artform].fillna("unknown")
     if tables.has("attendance"):
         scanned = tables.attendance[AT.line_id].dropna()
-        out["attended"] = out[OL.line_id].isin(scanned)
+        out["attended"] = isin(out[OL.line_id], scanned)
     else:
         out["attended"] = pd.NA
     return out

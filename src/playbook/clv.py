@@ -66,6 +66,7 @@ from playbook.clv_models import (
 )
 from playbook.config import OrgConfig, package_defaults
 from playbook.errors import PlaybookError
+from playbook.parsing import isin
 from playbook.schema import OrderLines as OL
 from playbook.schema import Performances as PF
 from playbook.tables import Tables, effective_tickets
@@ -572,7 +573,7 @@ def summarise_opportunities(
             [PF.start_time, PF.performance_id], kind="stable"
         )
         rank = pd.Series(np.arange(len(perf)), index=perf[PF.performance_id].to_numpy())
-        eff = eff.loc[eff[OL.performance_id].isin(rank.index)]
+        eff = eff.loc[isin(eff[OL.performance_id], rank.index)]
         if len(eff) == 0:
             raise PlaybookError(
                 "No ticket line names a performance held by the observation end.\n"

@@ -37,6 +37,7 @@ from matplotlib.ticker import PercentFormatter
 from playbook import charts, clv, sbg
 from playbook.clv_models import MODELS, TransactionModel, make_model
 from playbook.errors import NotEnoughData, PlaybookError
+from playbook.parsing import isin
 from playbook.privacy import OTHER, suppress_small_groups
 from playbook.report import CURRENCY_SYMBOLS, Context, format_money, missing_note
 
@@ -1431,7 +1432,7 @@ def at_risk_summary(
             "clv": pred["clv"].to_numpy(dtype=float),
             "p_alive": pred["p_alive"].to_numpy(dtype=float),
             "high": pred["clv"].to_numpy(dtype=float) >= cut,
-            "risk": ids.isin(risk[clv.CUSTOMER_ID].astype("string")).to_numpy(),
+            "risk": isin(ids, risk[clv.CUSTOMER_ID].astype("string")).to_numpy(),
         }
     )
     hi = frame.loc[frame["high"]]

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from playbook.config import OrgConfig, package_defaults, thaw
+from playbook.parsing import isin
 from playbook.schema import SALES_CHANNELS
 from playbook.schema import Customers as CU
 from playbook.schema import Donations as DO
@@ -927,7 +928,7 @@ def naive_features_baseline(
     lines["event"] = lines[PF.start_time].fillna(lines[OL.purchase_time])
     lines = lines.loc[lines["event"] <= as_of]
     anonymised = tables.customers.loc[tables.customers[CU.anonymised], CU.customer_id]
-    lines = lines.loc[~lines[OL.customer_id].isin(anonymised)]
+    lines = lines.loc[~isin(lines[OL.customer_id], anonymised)]
     lines["visit"] = lines[OL.performance_id].fillna("order " + lines[OL.order_id])
 
     def one(g: pd.DataFrame) -> pd.Series:

@@ -731,22 +731,45 @@ def _match_returns(frame: pd.DataFrame, reversing: pd.Series) -> pd.Series:
     """Parent of each return that names none: the latest earlier sale of the same ticket.
 
     Each sale is reversed at most once; a return with no such sale keeps no parent and
-    is dropped later as an orphan.
+    is dropped later as an orphan. Per ticket, in purchase-time order, the sales are
+    opened and the returns to link close the latest open one, like brackets: the
+    depth of open sales is a running sum of +1 (sale) and -1 (return) that a return
+    with nothing open leaves at 0 (the sum minus its running minimum), and a return
+    at depth ``d`` closes the latest sale that brought the depth to ``d``. Returns
+    that already name their parent take no part.
     """
     parent = frame[OL.parent_line_id].copy()
     todo = reversing & parent.isna() & frame["ticket_ref"].notna()
     if not todo.any():
         return parent
-    refs = set(frame.loc[todo, "ticket_ref"])
-    sub = frame[frame["ticket_ref"].isin(refs)].sort_values(OL.purchase_time, kind="stable")
-    for _, group in sub.groupby("ticket_ref", sort=False):
-        open_sales: list[str] = []
-        for idx, row in group.iterrows():
-            if not reversing[idx]:
-                open_sales.append(row[OL.line_id])
-            elif todo[idx] and open_sales:
-                parent[idx] = open_sales.pop()
-    return parent
+    pos = np.flatnonzero(parsing.isin(frame["ticket_ref"], frame.loc[todo, "ticket_ref"]))
+    group, _ = parsing.factorize(frame["ticket_ref"].iloc[pos])
+    when = frame[OL.purchase_time].to_numpy(dtype="datetime64[ns]")[pos].view(np.int64)
+    when = np.where(when == np.iinfo(np.int64).min, np.iinfo(np.int64).max, when)  # NaT last
+    order = np.lexsort((pos, when, group))  # per ticket, by time (ties: export order)
+    rows, group = pos[order], group[order]
+    is_return = reversing.to_numpy(dtype=bool)[rows]
+    step = np.where(is_return, np.where(todo.to_numpy(dtype=bool)[rows], -1, 0), 1)
+    start = np.r_[True, group[1:] != group[:-1]]
+    total = np.cumsum(step)
+    running = total - np.repeat(
+        np.r_[0, total][np.flatnonzero(start)], np.diff(np.r_[np.flatnonzero(start), len(step)])
+    )
+    lowest = pd.Series(running).groupby(group).cummin().to_numpy()
+    depth = running - np.minimum(lowest, 0)
+    before = np.where(start, 0, np.r_[0, depth[:-1]])
+    closes = np.flatnonzero((step == -1) & (before > 0))
+    if len(closes) == 0:
+        return parent
+    opens = np.flatnonzero(step == 1)
+    left = pd.DataFrame({"at": closes, "group": group[closes], "depth": before[closes]})
+    right = pd.DataFrame({"at": opens, "group": group[opens], "depth": depth[opens], "sale": opens})
+    matched = pd.merge_asof(left, right, on="at", by=["group", "depth"], direction="backward")
+    sale = matched["sale"].to_numpy(dtype=np.int64)
+    line_ids = frame[OL.line_id].iloc[rows[sale]].to_numpy()
+    values = parent.to_numpy(dtype=object, na_value=None).copy()
+    values[rows[closes]] = line_ids
+    return pd.Series(pd.array(values, dtype=parent.dtype), index=parent.index, name=parent.name)
 
 
 def _reverse_in_place(src: _Source, frame: pd.DataFrame) -> pd.DataFrame:

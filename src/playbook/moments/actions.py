@@ -41,6 +41,7 @@ from playbook.errors import PlaybookError
 from playbook.moments.data import MomentData, locate, lookup, prepare_moments
 from playbook.moments.find import MC, fill_wording
 from playbook.moments.library import MomentSettings, moment_settings
+from playbook.parsing import isin
 from playbook.tables import Tables
 
 ID_MAP_FILE = "id_map.parquet"
@@ -389,7 +390,7 @@ def _against_previous(
 ) -> pd.DataFrame:
     prev = previous[[AC.customer_id, AC.trigger_id, AC.due_date, AC.moment_key]].copy()
     prev[AC.due_date] = pd.to_datetime(prev[AC.due_date])
-    again = m[MC.moment_key].isin(prev[AC.moment_key])
+    again = isin(m[MC.moment_key], prev[AC.moment_key])
     _count(excluded, m.loc[again], "already planned")
     m = m.loc[~again]
     # same trigger, same customer, within repeat_after_days
