@@ -808,48 +808,60 @@ def _season_plans(src: _Source, frame: pd.DataFrame) -> pd.DataFrame:
     repeated = src.spec.get("plan_amount", "split") == "repeated"
     own_row = seats & frame[OL.performance_id].isna()
     per_event = seats & ~own_row
-    with_own = frame.loc[own_row, keys].drop_duplicates()
-    new_lines = []
-    for key, group in frame.loc[per_event].groupby(keys, sort=False):
-        has_own = (
-            (with_own[OL.order_id] == key[0])
-            & (with_own[OL.customer_id] == key[1])
-            & (with_own["plan_id"] == key[2])
-        ).any()
-        if has_own:
-            continue
-        per_perf = group.groupby(OL.performance_id, sort=False)
-        seats_n = int(per_perf.size().max())
-        n_perf = per_perf.ngroups
-        paid = group[OL.paid_amount].sum()
-        listed = group[OL.list_price].sum(min_count=1)
-        if repeated:  # every event row repeats the whole price of its seat's plan
-            paid, listed = paid / n_perf, (listed / n_perf if pd.notna(listed) else listed)
-        line = group.iloc[0].copy()
-        line[OL.line_id] = f"{key[0]}:plan:{key[2]}"
-        line[OL.purchase_time] = group[OL.purchase_time].min()
-        line[OL.item_type] = "subscription"
-        line[OL.performance_id] = pd.NA
-        line[OL.price_band] = pd.NA
-        line[OL.ticket_type] = str(key[2])
-        line[OL.quantity] = seats_n
-        line[OL.paid_amount] = paid
-        line[OL.list_price] = listed
-        line[OL.discount] = np.nan
-        line[OL.is_comp] = False
-        if "_reverse_as" in line.index:
-            line["_reverse_as"] = pd.NA  # the plan line itself is never reversed in place
-        new_lines.append(line)
+    added = _plan_lines(frame.loc[per_event], frame.loc[own_row, keys], repeated)
     frame.loc[own_row, OL.item_type] = "subscription"
     for col in (OL.paid_amount, OL.list_price, OL.discount):
         frame.loc[per_event, col] = frame.loc[per_event, col].where(
             frame.loc[per_event, col].isna(), 0.0
         )
-    if new_lines:
-        added = pd.DataFrame(new_lines)
+    if len(added):
         src.added += len(added)
         frame = pd.concat([frame, added.astype(frame.dtypes.to_dict())])
     return frame
+
+
+def _plan_lines(seats: pd.DataFrame, own: pd.DataFrame, repeated: bool) -> pd.DataFrame:
+    """One ``subscription`` line per order, customer and plan among per-event ``seats``.
+
+    Plans with their own row (``own``: the key columns of those rows) get none. The line
+    copies the plan's first seat row (same index label) and carries the plan's money:
+    the sum of its seats' amounts (``repeated``: divided by the number of events, as
+    every event row repeats the whole price), as many seats as the most taken at one
+    event, and the earliest purchase time.
+    """
+    keys = [OL.order_id, OL.customer_id, "plan_id"]
+    group = seats.groupby(keys, sort=False).ngroup().to_numpy()
+    mine = seats[keys].merge(own.drop_duplicates().assign(_own=True), on=keys, how="left")
+    take = (group >= 0) & mine["_own"].isna().to_numpy()  # a missing key is no group
+    seats, group = seats.loc[take], group[take].astype(np.int64)
+    if len(seats) == 0:
+        return seats.iloc[:0]
+    by = pd.Series(group, index=seats.index)
+    firsts = np.unique(group, return_index=True)[1]
+    n_perf = seats.groupby(by, sort=True)[OL.performance_id].nunique().to_numpy()
+    per_perf = seats.groupby([by, seats[OL.performance_id]], sort=True).size()
+    seats_n = per_perf.groupby(level=0).max().to_numpy()
+    paid = seats.groupby(by, sort=True)[OL.paid_amount].sum().to_numpy()
+    listed = seats.groupby(by, sort=True)[OL.list_price].sum(min_count=1).to_numpy()
+    if repeated:  # every event row repeats the whole price of its seat's plan
+        paid, listed = paid / n_perf, listed / n_perf
+    when = seats.groupby(by, sort=True)[OL.purchase_time].min().to_numpy()
+    # groups numbered in order of first appearance: sorted group i starts at firsts[i]
+    line = seats.iloc[firsts].copy()
+    line[OL.line_id] = line[OL.order_id] + ":plan:" + line["plan_id"]
+    line[OL.purchase_time] = when
+    line[OL.item_type] = "subscription"
+    line[OL.performance_id] = pd.NA
+    line[OL.price_band] = pd.NA
+    line[OL.ticket_type] = line["plan_id"].astype(str)
+    line[OL.quantity] = seats_n
+    line[OL.paid_amount] = paid
+    line[OL.list_price] = listed
+    line[OL.discount] = np.nan
+    line[OL.is_comp] = False
+    if "_reverse_as" in line.columns:
+        line["_reverse_as"] = pd.NA  # the plan line itself is never reversed in place
+    return line
 
 
 def conform_partial(frame: pd.DataFrame, table: str) -> pd.DataFrame:
