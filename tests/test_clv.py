@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from lifetimes.utils import expected_cumulative_transactions, summary_data_from_transaction_data
 
-from playbook import clv
+from playbook import clv, clv_models
 from playbook.cli import main
-from playbook.clv_models import compress_summary
+from playbook.clv_models import check_summary, compress_summary
 from playbook.config import load_org
 from playbook.errors import ConfigError, PlaybookError
 from playbook.intake import run_intake
@@ -397,6 +397,108 @@ def test_fast_bgnbd_equals_lifetimes_on_uncompressed_rows(simulated: pd.DataFram
     np.testing.assert_allclose(fast.params_, [0.243, 4.414, 0.793, 2.426], rtol=0.25)
 
 
+def _bgnbd_data(summary: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, float]:
+    rows = compress_summary(summary)
+    return rows, rows["weight"].to_numpy(dtype=float), 1.0 / float(rows["T"].max())
+
+
+@pytest.mark.parametrize("penalizer", [0.0, 0.05])
+def test_bgnbd_exact_hessian_equals_numeric(simulated: pd.DataFrame, penalizer: float) -> None:
+    rows, w, scale = _bgnbd_data(simulated)
+    x, t, T = (rows[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    exact = clv_models._BGNBDExact(x, t * scale, T * scale, w)
+    reference = clv_models._BGNBDData(x, t * scale, T * scale, w)
+    for p in ([0.24, 0.5, 2.0, 6.0], [1.3, 0.05, 0.4, 0.9], [0.05, 3.0, 10.0, 0.3]):
+        p = np.array(p)
+        ll, g, h = clv_models._bgnbd_exact(p, exact)
+        with np.errstate(invalid="ignore"):  # its log(b - 1) for x = 0 is never used
+            ll_ref, g_ref = clv_models._bgnbd_loglik_grad(p, reference)
+        assert ll == pytest.approx(ll_ref, rel=1e-12)
+        np.testing.assert_allclose(g, g_ref, rtol=1e-9, atol=1e-9 * np.abs(g_ref).max())
+        # central differences of the gradient, in natural parameters
+        num = np.empty((4, 4))
+        for i in range(4):
+            e = np.zeros(4)
+            e[i] = 1e-6 * p[i]
+            num[:, i] = (
+                clv_models._bgnbd_exact(p + e, exact)[1] - clv_models._bgnbd_exact(p - e, exact)[1]
+            ) / (2 * e[i])
+        np.testing.assert_allclose(h, num, atol=1e-7 * np.abs(num).max())
+        # in log-parameters with the penalty, against the finite-difference Hessian
+        fun = clv_models._bgnbd_exact_objective(exact, penalizer)
+        f, grad, hess = fun(np.log(p))
+        with np.errstate(invalid="ignore"):
+            f_ref, grad_ref = clv_models._bgnbd_objective(reference, penalizer)(np.log(p))
+        assert f == pytest.approx(f_ref, rel=1e-12)
+        np.testing.assert_allclose(grad, grad_ref, atol=1e-12)
+        fd = clv_models._fd_hessian(lambda z, fun=fun: fun(z)[1], np.log(p))
+        np.testing.assert_allclose(hess, fd, atol=1e-5 * np.abs(fd).max())
+        np.testing.assert_array_equal(hess, hess.T)
+
+
+def test_compression_on_the_day_grid_equals_compress_summary(simulated: pd.DataFrame) -> None:
+    cols = ("frequency", "recency", "T")
+    for days in (1.0, 7.0, 365.25 / 12):  # the kit's time units
+        data = simulated[list(cols)].copy()
+        whole = np.round(data[["recency", "T"]] * 7.0)  # whole days
+        data[["recency", "T"]] = whole / days
+        rows, weights = clv_models._compress_on_grid(data, cols)
+        ref = compress_summary(data, cols)
+        pd.testing.assert_frame_equal(rows, ref[list(cols)])
+        np.testing.assert_array_equal(weights, ref["weight"].to_numpy(dtype=float))
+    off_grid = simulated[list(cols)].copy()
+    off_grid["T"] += 1e-3
+    assert clv_models._compress_on_grid(off_grid, cols) is None
+    assert clv_models._compress_on_grid(off_grid.iloc[:0], cols) is None
+    # a fit off the grid goes through compress_summary and finds the same optimum
+    fast = clv.BGNBD().fit(off_grid)
+    np.testing.assert_allclose(
+        fast.params_, clv.BGNBD(compress=False).fit(off_grid).params_, rtol=1e-7
+    )
+
+
+def test_bgnbd_exact_newton_equals_the_gradient_path(
+    simulated: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows, w, scale = _bgnbd_data(simulated)
+    rows = rows[["frequency", "recency", "T"]]
+    model = clv.BGNBD()
+    for pen in (0.01, 0.0):
+        exact = model._attempt_exact(rows, w, pen, scale)
+        with np.errstate(all="ignore"):  # as in fit()
+            slow = model._attempt_gradient(rows, w, pen, scale)
+        assert exact is not None and exact.ok and slow.ok
+        np.testing.assert_allclose(np.exp(exact.log_params), np.exp(slow.log_params), rtol=1e-7)
+        np.testing.assert_allclose(exact.state[0], slow.state[0], rtol=1e-4)  # Hessians
+        assert exact.state[1] == pytest.approx(slow.state[1], rel=1e-12)  # log-likelihoods
+    # the thinned start (used above 5 x _THIN_TARGET customers) lands on the same optimum
+    monkeypatch.setattr(clv_models, "_THIN_TARGET", 1000)
+    thinned = model._attempt_exact(rows, w, 0.0, scale)
+    assert thinned is not None
+    np.testing.assert_allclose(thinned.log_params, exact.log_params, rtol=1e-8, atol=1e-9)
+    thinned_fit = clv.fit_bgnbd(simulated)
+    reference = clv.fit_bgnbd(simulated, compress=False)  # lifetimes, one row each
+    np.testing.assert_allclose(thinned_fit.params_, reference.params_, rtol=1e-6)
+    # deterministic: the same data give the same bits
+    again = clv.fit_bgnbd(simulated)
+    assert thinned_fit.params_.to_numpy().tobytes() == again.params_.to_numpy().tobytes()
+    assert (
+        thinned_fit.standard_errors_.to_numpy().tobytes()
+        == again.standard_errors_.to_numpy().tobytes()
+    )
+
+
+def test_bgnbd_without_a_clean_peak_falls_back_on_the_gradient_path() -> None:
+    same = pd.DataFrame({"frequency": [2.0] * 20, "recency": [10.0] * 20, "T": [20.0] * 20})
+    rows, w, scale = _bgnbd_data(same)
+    model = clv.BGNBD()
+    assert model._attempt_exact(rows[["frequency", "recency", "T"]], w, 0.0, scale) is None
+    att = model._attempt(rows[["frequency", "recency", "T"]], w, 0.0)
+    slow = model._attempt_gradient(rows[["frequency", "recency", "T"]], w, 0.0, scale)
+    np.testing.assert_array_equal(att.log_params, slow.log_params)
+    assert att.why == slow.why
+
+
 def test_non_converging_fit_is_retried_with_a_penalizer() -> None:
     # Twenty identical customers: nothing tells people apart, so the unpenalised
     # likelihood has no interior maximum (lifetimes raises ConvergenceError).
@@ -433,6 +535,26 @@ def test_model_input_errors() -> None:
         clv.BGNBD().fit(pd.DataFrame({"frequency": [1.0], "recency": [6.0], "T": [5.0]}))
     with pytest.raises(PlaybookError, match="has not been fitted"):
         clv.BGNBD().p_alive(pd.DataFrame({"frequency": [1.0], "recency": [1.0], "T": [5.0]}))
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ({"frequency": [1.5], "recency": [1.0], "T": [5.0]}, "holds fractions"),
+        ({"frequency": [0.0], "recency": [1.0], "T": [5.0]}, "recency but no repeat"),
+        ({"frequency": [1.0], "recency": [-1.0], "T": [5.0]}, "negative values in recency"),
+        ({"frequency": [1.0], "recency": [1.0], "T": [np.inf]}, "infinite values in T"),
+        ({"frequency": [1.0], "recency": [1.0], "T": [np.nan]}, "missing or infinite"),
+        ({"frequency": [1.0], "recency": [5.0 + 1e-6], "T": [5.0]}, "comes after the end"),
+    ],
+)
+def test_check_summary_errors(frame: dict, message: str) -> None:
+    with pytest.raises(PlaybookError, match=message):
+        check_summary(pd.DataFrame(frame), ["frequency", "recency", "T"], "BG/NBD")
+    ok = pd.DataFrame({"frequency": [0, 2], "recency": [0.0, 5.0 + 1e-10], "T": [3, 5.0]})
+    out = check_summary(ok, ["T", "frequency", "recency"], "BG/NBD")
+    assert list(out.columns) == ["T", "frequency", "recency"]
+    assert (out.dtypes == "float64").all()
 
 
 # ---------------------------------------------------------------------------
