@@ -24,6 +24,10 @@ the exact Hessian reach the optimum in a handful of evaluations, and the last on
 the standard errors. With compression a fit is dozens of times faster than
 ``lifetimes`` on one row per customer.
 
+Pareto/NBD computes ``lifetimes``' likelihood bit for bit, but its two Gauss
+hypergeometric functions once per distinct ``(frequency, recency)`` and ``(frequency,
+T)`` pair rather than once per row, so the same optimiser path costs several times less.
+
 When a fit fails
 ----------------
 If the optimiser stops without converging, or the parameters are not finite or absurd
@@ -1239,6 +1243,116 @@ def _newton(
     return x, bool(ok), "" if ok else "the Newton steps did not settle"
 
 
+class _ParetoNBDData:
+    """Pareto/NBD inputs arranged for :func:`_pareto_nbd_loglik`.
+
+    The costly part of the likelihood, two Gauss hypergeometric functions per row, depends
+    on ``(frequency, recency)`` for the first and on ``(frequency, T)`` for the second, so
+    each is computed once per distinct pair and gathered; terms of the frequency alone
+    are computed once per distinct frequency.
+    """
+
+    def __init__(self, x: np.ndarray, t: np.ndarray, T: np.ndarray):
+        x, t, T = (np.asarray(v, dtype=float) for v in (x, t, T))
+        self.x, self.t, self.T = x, t, T
+        self.xs, self.ix = np.unique(x, return_inverse=True)
+        frame = pd.DataFrame({FREQUENCY: x, RECENCY: t, T_COL: T})
+        rec_pairs, self.i1 = distinct_rows(frame, (FREQUENCY, RECENCY))
+        age_pairs, self.i2 = distinct_rows(frame, (FREQUENCY, T_COL))
+        self.x1 = rec_pairs[FREQUENCY].to_numpy(dtype=float)
+        self.t1 = rec_pairs[RECENCY].to_numpy(dtype=float)
+        self.x2 = age_pairs[FREQUENCY].to_numpy(dtype=float)
+        self.T2 = age_pairs[T_COL].to_numpy(dtype=float)
+        self.work = np.empty((5, x.size))  # buffers for the row-wise work
+
+
+def _logsumexp_signed(u: np.ndarray, v: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``scipy.special.logsumexp([u, v], axis=0, b=[1, -1])`` bit for bit: log(e^u - e^v).
+
+    Where the result is finite, scipy computes it as ``log1p(-exp(v - u)) + log(1) + u``
+    (``u`` the larger term, ``log(1) = 0``); the other rows (ties, infinities, NaN) are
+    handed to scipy itself. Written into ``out``.
+    """
+    np.subtract(v, u, out=out)
+    np.exp(out, out=out)
+    np.negative(out, out=out)
+    np.log1p(out, out=out)
+    out += 0.0
+    out += u
+    odd = np.flatnonzero(~np.isfinite(out))
+    if odd.size:
+        uo, vo = u[odd], v[odd]
+        # ties (recency = T) give log(0) = -inf, as in scipy (NaN where exp(u) overflows)
+        tie = (uo == vo) & np.isfinite(np.exp(uo))
+        out[odd[tie]] = -np.inf
+        rest = odd[~tie]
+        if rest.size:
+            from scipy.special import logsumexp
+
+            k = rest.size
+            out[rest] = logsumexp([u[rest], v[rest]], axis=0, b=[np.ones(k), -np.ones(k)])
+    return out
+
+
+def _pareto_nbd_loglik(params: np.ndarray, d: _ParetoNBDData) -> np.ndarray:
+    """Log-likelihood of each row, the same numbers as ``lifetimes``, computed faster.
+
+    ``lifetimes.ParetoNBDFitter._conditional_log_likelihood`` (Fader & Hardie 2005,
+    equations 18-20) written operation for operation as ``lifetimes`` writes it, so every
+    value is bit for bit the same (tested), with the hypergeometric terms computed once
+    per distinct ``(frequency, recency)`` and ``(frequency, T)`` pair and the terms of
+    the frequency alone once per distinct frequency.
+    """
+    from scipy.special import hyp2f1
+
+    r, alpha, s, beta = params
+    log = np.log
+    # log A_0, as lifetimes' _log_A_0
+    if alpha < beta:
+        lo, hi = alpha, beta
+        b1, b2 = r + d.x1, r + d.x2
+    else:
+        lo, hi = beta, alpha
+        b1 = b2 = s + 1
+    gap = hi - lo
+    rsf1 = r + s + d.x1
+    rsf2 = r + s + d.x2
+    q_1 = hi + d.t1
+    q_2 = hi + d.T2
+    log_p1 = log(hyp2f1(rsf1, b1, rsf1 + 1.0, gap / q_1))
+    log_p2 = log(hyp2f1(rsf2, b2, rsf2 + 1.0, gap / q_2))
+    log_q1, log_q2 = log(q_1), log(q_2)
+    xs = d.xs
+    log_rsf_x = log(r + s + xs)
+    # the same for every row of one pair (or one frequency): computed once, gathered
+    a_1 = gammaln(r + xs) - gammaln(r) + r * log(alpha) + s * log(beta)
+    first = -(r + d.x2) * log(alpha + d.T2) - s * log(beta + d.T2)
+    rsf, u, v, lse, tmp = d.work
+    i1, i2, ix = d.i1, d.i2, d.ix
+    np.add(d.x, r + s, out=rsf)  # r + s + x, as lifetimes adds it
+    np.take(log_q2, i2, out=tmp)
+    tmp *= rsf
+    np.take(log_p1, i1, out=u)
+    u += tmp
+    np.take(log_q1, i1, out=tmp)
+    tmp *= rsf
+    np.take(log_p2, i2, out=v)
+    v += tmp
+    _logsumexp_signed(u, v, lse)  # u and v are free from here
+    np.take(q_1, i1, out=u)
+    u *= np.take(q_2, i2, out=v)
+    np.log(u, out=u)
+    u *= rsf
+    lse -= u  # log A_0
+    # the rest of lifetimes' _conditional_log_likelihood
+    lse += log(s)
+    lse -= np.take(log_rsf_x, ix, out=rsf)
+    np.take(first, i2, out=u)
+    out = np.logaddexp(u, lse)
+    out += np.take(a_1, ix, out=v)
+    return out
+
+
 class ParetoNBD(TransactionModel):
     """Pareto/NBD (Schmittlein, Morrison & Colombo 1987), with the ``lifetimes`` likelihood.
 
@@ -1246,7 +1360,10 @@ class ParetoNBD(TransactionModel):
     exponential rate that is gamma(``s``, ``beta``) across customers (drop-out can
     happen at any time, not only just after a purchase).
 
-    The likelihood is ``lifetimes.ParetoNBDFitter``'s. The optimiser differs (lifetimes
+    The likelihood is ``lifetimes.ParetoNBDFitter``'s, computed by
+    :func:`_pareto_nbd_loglik`: the same numbers bit for bit, with the hypergeometric
+    terms once per distinct pair of values instead of once per row (several times faster;
+    a point the optimisers revisit is not computed again). The optimiser differs (lifetimes
     runs Nelder-Mead from a random start, which is slower and not reproducible): a boxed
     L-BFGS-B search on log-parameters from a fixed start, then Newton steps on
     central-difference gradients. When the likelihood has no peak (it keeps rising
@@ -1273,19 +1390,32 @@ class ParetoNBD(TransactionModel):
         super().__init__(penalizer, retry_penalizer, compress)
         self.tol = tol
 
-    def _attempt(self, rows: pd.DataFrame, weights: np.ndarray, penalizer: float) -> _Attempt:
-        from lifetimes import ParetoNBDFitter
-
-        scale = self._scale(rows)
+    def _data(self, rows: pd.DataFrame, scale: float) -> _ParetoNBDData:
+        """The rows arranged for :func:`_pareto_nbd_loglik` (kept for the last rows seen)."""
+        cached = getattr(self, "_cached_data", None)
+        if cached is not None and cached[0] is rows and cached[1] == scale:
+            return cached[2]
         x, r, T = self._arrays(rows)
-        args = (x.astype(int), r * scale, T * scale)
+        d = _ParetoNBDData(x, r * scale, T * scale)
+        self._cached_data = (rows, scale, d)
+        return d
+
+    def _attempt(self, rows: pd.DataFrame, weights: np.ndarray, penalizer: float) -> _Attempt:
+        scale = self._scale(rows)
+        d = self._data(rows, scale)
         n = float(weights.sum())
 
+        seen: dict[bytes, float] = {}  # the optimisers revisit some points: reuse those
+
         def fun(lp: np.ndarray) -> float:
+            key = np.asarray(lp, dtype=float).tobytes()
+            if key in seen:
+                return seen[key]
             p = np.exp(lp)
-            ll = ParetoNBDFitter._conditional_log_likelihood(p, *args)
+            ll = _pareto_nbd_loglik(p, d)
             value = float(-_dot(weights, ll) / n + penalizer * (p @ p))
-            return value if np.isfinite(value) else _NOT_FINITE
+            seen[key] = value = value if np.isfinite(value) else _NOT_FINITE
+            return value
 
         # 1. A boxed quasi-Newton search: the box keeps a drifting parameter finite, so a
         #    likelihood without a peak costs a few seconds, not minutes.
@@ -1323,11 +1453,41 @@ class ParetoNBD(TransactionModel):
     def _total_loglik(
         self, log_params: np.ndarray, rows: pd.DataFrame, weights: np.ndarray
     ) -> float:
-        from lifetimes import ParetoNBDFitter
-
-        x, r, T = self._arrays(rows)
-        ll = ParetoNBDFitter._conditional_log_likelihood(np.exp(log_params), x, r, T)
+        ll = _pareto_nbd_loglik(np.exp(log_params), self._data(rows, 1.0))
         return _dot(weights, ll)
+
+    def expected_purchases_curve(self, ts: Sequence[float], summary: pd.DataFrame) -> np.ndarray:
+        """:meth:`expected_purchases` at several horizons, the same numbers as ``lifetimes``.
+
+        Equation (41) of Fader & Hardie (2005), written as ``lifetimes`` writes it, so every
+        value is bit for bit the same; the customers' log-likelihood in it does not depend
+        on the horizon, so it is computed once (with :func:`_pareto_nbd_loglik`), not once
+        per horizon.
+        """
+        self._check_fitted()
+        x, t_x, T = self._arrays(summary)
+        out = np.empty((len(summary), len(ts)))
+        if len(summary) == 0:
+            return out
+        params = self.fitter_._unload_params("r", "alpha", "s", "beta")
+        r, alpha, s, beta = params
+        log = np.log
+        with np.errstate(all="ignore"):
+            likelihood = _pareto_nbd_loglik(np.array(params), _ParetoNBDData(x, t_x, T))
+            first_term = (
+                gammaln(r + x)
+                - gammaln(r)
+                + r * log(alpha)
+                + s * log(beta)
+                - (r + x) * log(alpha + T)
+                - s * log(beta + T)
+            )
+            second_term = log(r + x) + log(beta + T) - log(alpha + T)
+            for j, t in enumerate(ts):
+                t = float(t)
+                third_term = log((1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1))
+                out[:, j] = np.exp(first_term + second_term + third_term - likelihood)
+        return out
 
     def _after_fit(self, rows: pd.DataFrame, weights: np.ndarray, state: Any) -> None:
         from lifetimes import ParetoNBDFitter
