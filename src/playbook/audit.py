@@ -122,7 +122,15 @@ def unlocked_analyses(tables: Tables) -> pd.DataFrame:
 
 
 def ticket_facts(tables: Tables, start_month: int) -> pd.DataFrame:
-    """Effective tickets with season, artform and whether each was scanned."""
+    """Effective tickets with season, artform and whether each was scanned.
+
+    Made once per loaded tables and season start (:meth:`Tables.view`): the audit's
+    overview, matrix and charts all read it.
+    """
+    return tables.view(("ticket_facts", start_month), lambda: _ticket_facts(tables, start_month))
+
+
+def _ticket_facts(tables: Tables, start_month: int) -> pd.DataFrame:
     tickets = effective_tickets(tables.order_lines)
     out = tickets[
         [

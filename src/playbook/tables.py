@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,9 @@ class Tables(Mapping[str, pd.DataFrame]):
 
     frames: dict[str, pd.DataFrame]
     available: frozenset[str] = field(default_factory=frozenset)
+    _views: dict[Hashable, pd.DataFrame] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __getitem__(self, key: str) -> pd.DataFrame:
         return self.frames[key]
@@ -45,6 +48,29 @@ class Tables(Mapping[str, pd.DataFrame]):
     def has(self, name: str) -> bool:
         """Whether table ``name`` holds any rows."""
         return name in self.available
+
+    def view(self, key: Hashable, make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """A frame derived from these tables, made on first use and then reused.
+
+        Several cells of a notebook ask for the same derived frame (ticket facts with
+        their seasons, say); the tables do not change once loaded, so it is made once.
+        Each caller gets its own shallow copy: with pandas' copy-on-write, changing it
+        never changes the stored one.
+
+        Parameters
+        ----------
+        key : hashable
+            Names the view and every argument it depends on besides the tables.
+        make : callable
+            Builds the frame from the tables.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        if key not in self._views:
+            self._views[key] = make()
+        return self._views[key].copy(deep=False)
 
 
 def load_tables(org: str | Path | OrgConfig) -> Tables:
