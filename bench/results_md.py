@@ -91,6 +91,12 @@ def write_markdown(results: dict[str, Any]) -> str:
                 f"- {c['name']}: {c['what']}: {c['speedup']:,.2f}× "
                 f"(target ≥ {c['target_speedup']:g}×)" + (f"; {'; '.join(extra)}" if extra else "")
             )
+        per_notebook = entry["stages"].get("render", {}).get("info", {}).get("notebook_seconds")
+        if per_notebook:
+            notes.append(
+                "- render, each notebook's own seconds (two run at a time): "
+                + ", ".join(f"{k} {v:,.1f}" for k, v in per_notebook.items())
+            )
         pt = entry.get("pipeline_target")
         if pt:
             verdict = (

@@ -418,7 +418,20 @@ def _render(org: Path, scratch: Path, opts: dict[str, Any], clock: Clock) -> Non
     only = opts.get("render_only") or None
     with clock.timed("render"):
         result = render_season(org, reports_root=scratch / "reports", only=only)
-    clock.info.update(notebooks=result.notebooks)
+    clock.info.update(notebooks=result.notebooks, notebook_seconds=notebook_seconds(result))
+
+
+def notebook_seconds(result: Any) -> dict[str, float]:
+    """Each rendered notebook's own run time (papermill's record in the executed copy)."""
+    out: dict[str, float] = {}
+    for name in result.notebooks:
+        path = Path(result.output_dir) / name
+        if path.exists():
+            meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+            seconds = (meta.get("papermill") or {}).get("duration")
+            if seconds is not None:
+                out[name.removesuffix(".ipynb")] = round(float(seconds), 1)
+    return out
 
 
 @stage(

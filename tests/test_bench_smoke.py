@@ -107,3 +107,12 @@ def test_pipeline_target_recorded(results: dict) -> None:
     pipeline = entry["stages"]["pipeline"]
     assert set(pipeline["peak_after_mib"]) == set(pipeline["parts"])  # memory step by step
     assert results["machine"]["cpus"] and results["machine"]["pandas"]
+
+
+@pytest.mark.slow
+def test_render_records_each_notebooks_own_time(results: dict) -> None:
+    render = results["sizes"][0]["stages"]["render"]
+    assert render["status"] == "ok"
+    per_notebook = render["info"]["notebook_seconds"]
+    assert list(per_notebook) == ["00_data_audit"]  # --render-only 00
+    assert 0 < per_notebook["00_data_audit"] <= render["seconds"]
