@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -76,6 +77,116 @@ def test_backtest_state_triggers_count_entrants_not_every_week() -> None:
     assert bt["customer_id"].value_counts().max() == 1
     assert set(bt["customer_id"]) == {"C0", "C1", "C2", "AGAIN", "MUTE"}
     assert bt.set_index("customer_id").loc["C2", "week"] == pd.Timestamp("2025-01-20")
+
+
+def busy_history() -> History:
+    """Most triggers at once, with returns, exchanges, a cancellation and leap days."""
+    h = History()
+    h.perf("LEAP", "P1", "2024-02-29 19:30")
+    h.perf("OLD", "P1", "2024-01-20 19:30")
+    h.perf("LATE", "P3", "2024-03-02 19:30")
+    for i in range(12):  # weekly performances through the replayed season
+        h.perf(f"W{i}", ("P1", "P2", "P3")[i % 3], f"2025-01-{6 + i % 4:02d} 19:30")
+        h.perf(f"S{i}", ("P2", "P3", "P1")[i % 3], f"2025-02-{3 + 2 * i:02d} 19:30")
+    h.perf("GONE", "P2", "2025-02-10 19:30", cancelled=True)
+    h.perf("AHEAD", "P2", "2025-06-01 19:30")
+    for c in ("A", "B", "C", "D", "E", "F"):
+        h.customer(c, birth=(2, 29) if c in "AB" else (3, 4))
+        h.consent(c, "email")
+    h.book("A", "LEAP", "2024-02-01 10:00")  # first visit on 29 February
+    for i in range(6):
+        h.book("A", f"S{i}", f"2025-01-{10 + i:02d} 10:00")
+    h.book("A", "S0", "2025-01-10 10:05")  # a second seat for one visit
+    first = h.book("B", "OLD", "2024-01-02 10:00")
+    h.reverse("B", first, "2025-01-15 12:00")  # the first visit, returned mid-season
+    h.book("B", "LEAP", "2024-02-10 10:00")
+    h.book("B", "W1", "2024-12-01 10:00")
+    h.book("C", "LATE", "2024-03-05 10:00")  # bought after the performance
+    h.book("C", "OLD", "2024-01-05 10:00")
+    line = h.book("C", "S2", "2025-01-20 10:00")
+    h.reverse("C", line, "2025-02-01 09:00", status="exchanged")
+    h.book("C", "S3", "2025-02-01 09:00")
+    h.book("C", "AHEAD", "2025-02-05 09:00")
+    h.book("D", "GONE", "2025-01-05 10:00")
+    h.book("D", "S1", "2025-01-06 10:00")
+    h.book("D", "S4", "2025-01-06 11:00")
+    h.book("E", "W2", "2025-01-02 10:00", paid=400.0)
+    h.book("E", "W2", "2025-01-20 10:00", paid=700.0)  # a second booking of a production
+    h.book("F", None, "2025-01-22 10:00", item="subscription", paid=90.0)
+    h.book("G", "S5", "2025-01-08 10:00")  # a first booking during the season
+    h.member("A", "2024-03-10", "2025-03-09").member("D", "2024-02-20", "2025-02-19")
+    h.give("B", "2024-05-01", 50.0)
+    for day in ("02-01", "02-03", "02-05"):
+        h.click("F", "P2", f"2025-{day} 10:00")
+    h.survey("A", "2025-01-25 10:00", 10, "S0").survey("D", "2025-02-02 10:00", 2, "S1")
+    return h
+
+
+def test_backtest_pruned_weeks_match_the_full_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each week only the customers who can have a moment due are looked at: same answer."""
+    from playbook.moments import find
+    from playbook.moments.triggers import Evaluation
+
+    tables = busy_history().tables()
+    fast = backtest(tables, "2025-01-06", "2025-03-31", settings=DEFAULTS)
+
+    class Full(Evaluation):
+        def __init__(self, *args: object, **kw: object) -> None:
+            kw["exact"] = False
+            super().__init__(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(find, "Evaluation", Full)
+    full = backtest(tables, "2025-01-06", "2025-03-31", settings=DEFAULTS)
+    pd.testing.assert_frame_equal(fast, full, check_exact=True)
+    assert fast.attrs == full.attrs
+    assert fast["trigger_id"].nunique() >= 8
+
+
+def test_backtest_pruning_on_the_generated_organisation(
+    small_org: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playbook.moments import find
+    from playbook.moments.triggers import Evaluation
+    from playbook.tables import load_tables
+
+    tables = load_tables(small_org)
+    end = tables.order_lines["purchase_time"].max().normalize()
+    start = end - pd.Timedelta(days=26 * 7)
+    fast = backtest(tables, start, end, settings=DEFAULTS)
+
+    class Full(Evaluation):
+        def __init__(self, *args: object, **kw: object) -> None:
+            kw["exact"] = False
+            super().__init__(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(find, "Evaluation", Full)
+    full = backtest(tables, start, end, settings=DEFAULTS)
+    pd.testing.assert_frame_equal(fast, full, check_exact=True)
+    assert fast["trigger_id"].nunique() >= 8
+
+
+def test_bookings_and_spend_of_some_customers_are_the_full_rows() -> None:
+    from playbook.moments import prepare_moments
+    from playbook.moments.data import rows_of
+
+    data = prepare_moments(busy_history().tables())
+    some = np.array([0, 2, 3])
+    for when in ("2024-06-01", "2025-01-16", "2025-02-02"):
+        t = np.int64(pd.Timestamp(when).value)
+        full, part = data.bookings(t), data.bookings(t, some)
+        keep = np.isin(full["cust"], some)
+        for k in full:
+            np.testing.assert_array_equal(part[k], full[k][keep])
+        lo = t - np.int64(365 * 86_400 * 10**9)
+        np.testing.assert_array_equal(
+            data.spend_between(lo, t, some)[some], data.spend_between(lo, t)[some]
+        )
+    keys = np.array([0, 0, 2, 2, 2, 5])
+    assert rows_of(keys, np.array([0, 2])).tolist() == [0, 1, 2, 3, 4]
+    assert rows_of(keys, np.array([1, 5])).tolist() == [5]
+    starts = np.searchsorted(keys, np.arange(7))
+    assert rows_of(keys, np.array([2, 5]), starts).tolist() == [2, 3, 4, 5]
+    assert rows_of(keys, np.zeros(0, dtype=np.int64)).tolist() == []
 
 
 def test_backtest_skips_what_it_cannot_replay() -> None:

@@ -73,6 +73,28 @@ def take(arrays: Arrays, mask: np.ndarray) -> Arrays:
     return {k: v[mask] for k, v in arrays.items()}
 
 
+def rows_of(keys: np.ndarray, wanted: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
+    """Rows (ascending) of an array sorted by ``keys`` whose key is one of ``wanted``.
+
+    ``wanted`` must be sorted and distinct (e.g. customer codes from ``np.unique``).
+    Each key's rows are one run, found by binary search, or read from ``starts`` (for
+    keys that are codes 0 … m - 1: ``starts[k]`` is the first row of key ``k``, with
+    ``m + 1`` entries, as from ``np.searchsorted(keys, np.arange(m + 1))``).
+    """
+    wanted = np.asarray(wanted, dtype=np.int64)
+    if starts is None:
+        lo = np.searchsorted(keys, wanted, side="left")
+        sizes = np.searchsorted(keys, wanted, side="right") - lo
+    else:
+        lo = starts[wanted]
+        sizes = starts[wanted + 1] - lo
+    total = int(sizes.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(sizes)
+    return np.arange(total, dtype=np.int64) + np.repeat(lo - (ends - sizes), sizes)
+
+
 def lexsort(keys: tuple[np.ndarray, ...]) -> np.ndarray:
     """``np.lexsort(keys)`` (last key first, stable), several times faster on codes.
 
@@ -312,19 +334,37 @@ class MomentData:
         """Whether a ``needs`` entry (table or ``table.column``) is satisfied."""
         return need in self.available
 
+    def starts(self, table: str) -> np.ndarray:
+        """First row of each customer in a table sorted by customer (``tickets``, ``money``).
+
+        ``n + 1`` entries: customer ``c``'s rows are ``starts[c]`` to ``starts[c + 1]``.
+        """
+        key = ("starts", table)
+        if key not in self.cache:
+            cust = getattr(self, table)["cust"]
+            self.cache[key] = np.searchsorted(cust, np.arange(self.n + 1))
+        return self.cache[key]
+
     # ----- as-of views ------------------------------------------------------
     def standing(self, t: np.int64) -> np.ndarray:
         """Mask of ticket rows bought by ``t`` and not returned or exchanged by ``t``."""
         tk = self.tickets
         return (tk["purchase"] <= t) & (tk["reversed_at"] > t)
 
-    def bookings(self, t: np.int64) -> Arrays:
+    def bookings(self, t: np.int64, cust: np.ndarray | None = None) -> Arrays:
         """Distinct (customer, visit) bookings standing at ``t``, cancelled ones left out.
 
         Sorted by customer then purchase time; ``purchase`` is the first purchase.
+        ``cust`` (sorted distinct customer codes): only these customers' bookings, the
+        same rows as the full result has for them, found without scanning every ticket.
         """
         tk = self.tickets
-        rows = np.flatnonzero(self.standing(t) & ~tk["cancelled"])
+        if cust is None:
+            rows = np.flatnonzero(self.standing(t) & ~tk["cancelled"])
+        else:
+            rows = rows_of(tk["cust"], cust, self.starts("tickets"))
+            ok = (tk["purchase"][rows] <= t) & (tk["reversed_at"][rows] > t)
+            rows = rows[ok & ~tk["cancelled"][rows]]
         if len(rows):
             key = tk["cust"][rows].astype(np.int64) * (np.int64(1) << 32) + tk["visit"][rows]
             # the seats of one booking sit next to each other: drop those repeats first
@@ -347,10 +387,20 @@ class MomentData:
         rows = rows[sort_within(b["cust"][rows], b["event"][rows])]
         return take(b, rows)
 
-    def spend_between(self, lo: np.int64, hi: np.int64) -> np.ndarray:
-        """Money paid per customer in ``(lo, hi]``."""
+    def spend_between(
+        self, lo: np.int64, hi: np.int64, cust: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Money paid per customer in ``(lo, hi]``.
+
+        ``cust`` (sorted distinct customer codes): only these customers' sums are filled
+        in (the others are 0), reading only their payments.
+        """
         m = self.money
-        sel = (m["time"] > lo) & (m["time"] <= hi)
+        if cust is None:
+            sel = (m["time"] > lo) & (m["time"] <= hi)
+        else:
+            sel = rows_of(m["cust"], cust, self.starts("money"))
+            sel = sel[(m["time"][sel] > lo) & (m["time"][sel] <= hi)]
         return np.bincount(m["cust"][sel], weights=m["amount"][sel], minlength=self.n)
 
 

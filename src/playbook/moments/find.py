@@ -145,7 +145,17 @@ def evaluate(
         else:
             lo, hi = today - days(tc.window_days), today + days(horizon_days)
         ev = Evaluation(
-            data, t, lo, hi, tc.params, tc.window_days, features, clv, settings.currency, shared
+            data,
+            t,
+            lo,
+            hi,
+            tc.params,
+            tc.window_days,
+            features,
+            clv,
+            settings.currency,
+            shared,
+            exact=due_between is not None,
         )
         raw = complete(evaluate_custom(tc, ev) if tc.custom else tc.spec.evaluate(ev))
         raw["expires"] = np.where(
@@ -172,8 +182,12 @@ def evaluate(
     life = None
     if clv is not None and valued:
         life = _lifetime_values(data, clv, np.concatenate([p["cust"] for p in valued]))
+    spend = None
+    if due_between is not None and valued:  # few customers: sum only their payments
+        who = np.unique(np.concatenate([p["cust"] for p in valued]))
+        spend = data.spend_between(t - days(settings.value_window_days), t, who)
     for part in valued:
-        part["value"] = _customer_value(part["cust"], data, settings, t, life)
+        part["value"] = _customer_value(part["cust"], data, settings, t, life, spend)
     return stack(parts), skipped
 
 
@@ -268,13 +282,17 @@ def _customer_value(
     s: MomentSettings,
     t: np.int64,
     life: np.ndarray | None,
+    spend: np.ndarray | None = None,
 ) -> np.ndarray:
     """Lifetime value when known, else money paid in the value window; never below the floor.
 
     ``life`` is :func:`_lifetime_values` of the CLV predictions (None without them).
+    ``spend`` is the money paid in the value window per customer, when already at hand
+    (at least for the customers ``cust``).
     """
     key = ("spend", int(t), s.value_window_days)
-    spend = data.cache.get(key)
+    if spend is None:
+        spend = data.cache.get(key)
     if spend is None:
         for old in [k for k in data.cache if isinstance(k, tuple) and k[:1] == ("spend",)]:
             del data.cache[old]  # keep only the latest as-of
@@ -310,7 +328,15 @@ def materialise(
     def text(values: Any) -> pd.Series:
         return pd.Series(values, dtype="string")
 
-    tid = per_trigger([c.id for c in chosen])
+    def coded(labels: Any, code: np.ndarray) -> pd.Series:
+        """Text of each row's label code (-1: missing), each distinct label converted once."""
+        small = pd.array(np.asarray(labels, dtype=object), dtype="string")
+        return pd.Series(small.take(code, allow_fill=True))
+
+    def trigger_text(values: list[Any]) -> pd.Series:
+        return coded(values, tix)
+
+    tid_text = trigger_text([c.id for c in chosen])
     prod = raw["prod"]
     has_prod = (prod >= 0) & (prod < len(data.prod_ids))
     safe = np.where(has_prod, prod, 0)
@@ -318,39 +344,34 @@ def materialise(
     if len(data.prod_art):
         art = np.where((art < 0) & has_prod, data.prod_art[safe], art)
     has_art = (art >= 0) & (art < len(data.artforms))
-    art_names = (
-        data.artforms.to_numpy(dtype=object) if len(data.artforms) else np.array([None], object)
-    )
     value = raw["value"]
     likelihood = per_trigger([c.likelihood for c in chosen], float) * raw["weight"]
     ids = text(data.ids[cust])
     fired = _dates(raw["fired"])
     key = (
-        text(tid)
+        tid_text
         + "|"
         + ids
         + "|"
-        + fired.dt.strftime("%Y-%m-%d").fillna("").astype("string")
+        + _strftime(fired, "%Y-%m-%d").fillna("")
         + "|"
         + pd.Series(raw["key"]).astype("string")
     )
-    prod_ids = data.prod_ids.to_numpy(dtype=object) if len(data.prod_ids) else np.array([None])
-    titles = data.titles.to_numpy(dtype=object) if len(data.titles) else np.array([None])
     out = pd.DataFrame(
         {
             MC.customer_id: ids,
-            MC.trigger_id: text(tid),
-            MC.trigger: text(per_trigger([c.spec.name for c in chosen])),
-            MC.epic: text(per_trigger([c.spec.epic for c in chosen])),
-            MC.stage: text(per_trigger([c.spec.stage for c in chosen])),
-            MC.kind: text(per_trigger([c.spec.kind for c in chosen])),
+            MC.trigger_id: tid_text,
+            MC.trigger: trigger_text([c.spec.name for c in chosen]),
+            MC.epic: trigger_text([c.spec.epic for c in chosen]),
+            MC.stage: trigger_text([c.spec.stage for c in chosen]),
+            MC.kind: trigger_text([c.spec.kind for c in chosen]),
             MC.fired_at: fired,
             MC.due_date: _dates(raw["due"]),
             MC.expires: _dates(raw["expires"]),
-            MC.channel: text(per_trigger([c.channels[0] for c in chosen])),
-            MC.production_id: text(np.where(has_prod, prod_ids[safe], None)),
-            MC.title: text(np.where(has_prod, titles[safe], None)),
-            MC.artform: text(np.where(has_art, art_names[np.where(has_art, art, 0)], None)),
+            MC.channel: trigger_text([c.channels[0] for c in chosen]),
+            MC.production_id: coded(data.prod_ids, np.where(has_prod, prod, -1)),
+            MC.title: coded(data.titles, np.where(has_prod, prod, -1)),
+            MC.artform: coded(data.artforms, np.where(has_art, art, -1)),
             MC.event_date: _dates(raw["event"]),
             MC.detail: text(raw["detail"]),
             MC.unit_cost: per_trigger([c.unit_cost for c in chosen], float),

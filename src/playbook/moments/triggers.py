@@ -21,7 +21,7 @@ returned only once due.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -36,6 +36,7 @@ from playbook.moments.data import (
     gather,
     lexsort,
     locate,
+    rows_of,
     take,
 )
 from playbook.moments.library import trigger
@@ -55,17 +56,33 @@ class Evaluation:
     clv: pd.DataFrame | None = None
     currency: str = "GBP"
     shared: dict[str, Any] = field(default_factory=dict)  # views shared by all triggers
+    # exact: only moments due in [due_from, due_to] are wanted (a backtest week), so a
+    # trigger may leave out early the customers that cannot have one
+    exact: bool = False
+    only: np.ndarray | None = None  # sorted customer codes the views are restricted to
 
     @property
     def today(self) -> np.int64:
         """Midnight of the as-of day."""
         return day(self.t)
 
+    def among(self, cust: np.ndarray) -> Evaluation:
+        """The same evaluation with bookings and visits of the customers ``cust`` only.
+
+        ``cust`` are sorted distinct codes. Every view is per customer, so a trigger run
+        on it returns exactly the full run's rows for these customers, in the same order.
+        """
+        return replace(self, only=np.asarray(cust, dtype=np.int64), shared={})
+
+    def due_in(self, due: np.ndarray) -> np.ndarray:
+        """Mask: due dates within the range asked for."""
+        return (due >= self.due_from) & (due <= self.due_to)
+
     @cached_property
     def bookings(self) -> Arrays:
         """Standing bookings at the as-of instant (shared between triggers)."""
         if "bookings" not in self.shared:
-            self.shared["bookings"] = self.data.bookings(self.t)
+            self.shared["bookings"] = self.data.bookings(self.t, self.only)
         return self.shared["bookings"]
 
     @cached_property
@@ -252,6 +269,75 @@ def recent_visit_counts(ev: Evaluation, within_days: int) -> tuple[np.ndarray, A
     return counts, ev.last_visits
 
 
+def distinct(cust: np.ndarray, n: int) -> np.ndarray:
+    """Sorted distinct customer codes (``np.unique``, by marking a flag per customer)."""
+    flag = np.zeros(n, dtype=bool)
+    flag[cust] = True
+    return np.flatnonzero(flag)
+
+
+def _by_day(data: MomentData, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """Ticket lines sorted by the day of ``col``: those days and the lines' customers."""
+    key = ("tickets_by_day", col)
+    if key not in data.cache:
+        d = (data.tickets[col] // NS_PER_DAY).astype(np.int32)  # days since 1970
+        order = np.argsort(d, kind="stable")
+        data.cache[key] = (d[order], data.tickets["cust"][order].astype(np.int32))
+    return data.cache[key]
+
+
+def customers_due(ev: Evaluation, col: str, lag_days: Any) -> np.ndarray:
+    """Customers with a ticket line whose ``col`` day plus ``lag_days`` falls in the due range.
+
+    For :attr:`Evaluation.exact` runs: a trigger whose moment is due ``lag_days`` after
+    the day of a booking's ``event`` or ``purchase`` only needs these customers.
+    """
+    days_sorted, cust = _by_day(ev.data, col)
+    lag = int(lag_days)
+    lo = int(ev.due_from // NS_PER_DAY) - lag
+    hi = int(ev.due_to // NS_PER_DAY) - lag
+    bounds = np.array([lo, hi + 1], dtype=days_sorted.dtype)  # no cast of the whole array
+    a, b = np.searchsorted(days_sorted, bounds, side="left")
+    return distinct(cust[a:b], ev.data.n)
+
+
+def _code(month: np.ndarray, dom: np.ndarray) -> np.ndarray:
+    """One small code per (month, day of month): 0 for 1 January … 371 for 31 December."""
+    return (np.asarray(month, dtype=np.int64) - 1) * 31 + (np.asarray(dom, dtype=np.int64) - 1)
+
+
+def _yearly_codes(ev: Evaluation, lead_days: int = 0) -> np.ndarray:
+    """The (month, day) codes for which :func:`yearly` finds a date in the due range."""
+    month = np.repeat(np.arange(1, 13), 31)
+    dom = np.tile(np.arange(1, 32), 12)
+    rows, _ = yearly(ev, month, dom, lead_days)
+    return np.unique(_code(month[rows], dom[rows]))
+
+
+def anniversary_customers(ev: Evaluation) -> np.ndarray:
+    """Customers who may have a first visit whose day recurs in the due range.
+
+    A first visit is a ticket line, not for a cancelled performance, that happened on or
+    before the day of the customer's earliest line never returned and bought by its
+    performance: once that performance has started it is a visit, so no later line can
+    be the first. Only those lines are indexed, by (month, day) of the performance.
+    """
+    key = "first_visit_lines_by_month_day"
+    if key not in ev.data.cache:
+        tk = ev.data.tickets
+        event = tk["event"]
+        sure = ~tk["cancelled"] & (tk["reversed_at"] == NEVER) & (tk["purchase"] <= event)
+        bound = np.full(ev.data.n, NEVER, dtype=np.int64)
+        np.minimum.at(bound, tk["cust"][sure], event[sure])
+        rows = np.flatnonzero(~tk["cancelled"] & (event <= bound[tk["cust"]]))
+        code = _code(*month_day(event[rows]))
+        order = np.argsort(code, kind="stable")
+        ev.data.cache[key] = (code[order], tk["cust"][rows[order]].astype(np.int32))
+    codes, cust = ev.data.cache[key]
+    rows = rows_of(codes, _yearly_codes(ev))
+    return distinct(cust[rows], ev.data.n)
+
+
 # ---------------------------------------------------------------------------
 # The library
 # ---------------------------------------------------------------------------
@@ -271,7 +357,10 @@ def first_booking_welcome(ev: Evaluation) -> Arrays:
         rows = np.flatnonzero(first_of_group(tk["cust"]))
         cache["first_booking"] = {k: tk[k][rows] for k in ("cust", "purchase", "prod", "event")}
     first = cache["first_booking"]
-    first = take(first, first["purchase"] <= ev.t)
+    known = first["purchase"] <= ev.t
+    if ev.exact:
+        known &= ev.due_in(day(first["purchase"]))
+    first = take(first, known)
     return frame(
         first["cust"],
         first["purchase"],
@@ -292,6 +381,8 @@ def first_booking_welcome(ev: Evaluation) -> Arrays:
     params=("min_days", "max_days"),
 )
 def second_date(ev: Evaluation) -> Arrays:
+    if ev.exact:
+        ev = ev.among(customers_due(ev, "event", ev.params["min_days"]))
     b = ev.bookings
     n_booked = np.bincount(b["cust"], minlength=ev.data.n)
     one = (n_booked[b["cust"]] == 1) & (b["event"] <= ev.t)
@@ -321,6 +412,8 @@ def second_date(ev: Evaluation) -> Arrays:
     rationale="a near-free seat note for returning audiences drew handwritten thank-you letters",
 )
 def repeat_production(ev: Evaluation) -> Arrays:
+    if ev.exact:
+        ev = ev.among(customers_due(ev, "event", 0))
     b = ev.bookings
     rows = np.flatnonzero(b["prod"] >= 0)
     # only (customer, production) pairs booked more than once can have a second booking
@@ -344,6 +437,8 @@ def repeat_production(ev: Evaluation) -> Arrays:
     params=("milestones", "delay_days"),
 )
 def visit_milestone(ev: Evaluation) -> Arrays:
+    if ev.exact:
+        ev = ev.among(customers_due(ev, "event", ev.params["delay_days"]))
     v = ev.visits
     number = rank_in_group(v["cust"]) + 1
     marks = [int(m) for m in ev.params["milestones"]]
@@ -368,6 +463,8 @@ def visit_milestone(ev: Evaluation) -> Arrays:
     params=("active_within_days",),
 )
 def first_visit_anniversary(ev: Evaluation) -> Arrays:
+    if ev.exact:
+        ev = ev.among(anniversary_customers(ev))
     v = ev.visits
     last_event = ev.last_visits["event"]
     active = last_event > ev.t - days(ev.params["active_within_days"])
@@ -397,6 +494,17 @@ def first_visit_anniversary(ev: Evaluation) -> Arrays:
 )
 def birthday(ev: Evaluation) -> Arrays:
     d = ev.data
+    if ev.exact:  # only customers whose birthday (less the lead) recurs in the range
+        bcode = d.cache.get("birthday_code")
+        if bcode is None:  # -1: unknown; 372: a month out of range (always looked at)
+            known = (d.birth_month > 0) & (d.birth_day > 0)
+            usual = d.birth_month <= 12
+            bcode = np.where(usual, _code(d.birth_month, np.minimum(d.birth_day, 31)), 372)
+            bcode = d.cache["birthday_code"] = np.where(known, bcode, -1)
+        hit = np.zeros(12 * 31 + 2, dtype=bool)  # the last slot is code -1
+        hit[_yearly_codes(ev, int(ev.params["lead_days"]))] = True
+        hit[372] = True
+        ev = ev.among(np.flatnonzero(hit[bcode]))
     last = ev.last_visits
     active = last["cust"][last["event"] > ev.t - days(ev.params["active_within_days"])]
     known = (d.birth_month[active] > 0) & (d.birth_day[active] > 0)
@@ -447,6 +555,8 @@ def at_risk_patron(ev: Evaluation) -> Arrays:
     params=("min_visits", "within_days", "delay_days"),
 )
 def membership_invitation(ev: Evaluation) -> Arrays:
+    if ev.exact:
+        ev = ev.among(customers_due(ev, "event", ev.params["delay_days"]))
     counts, last = recent_visit_counts(ev, int(ev.params["within_days"]))
     members = current_members(ev)
     ok = (counts[last["cust"]] >= int(ev.params["min_visits"])) & ~members[last["cust"]]
@@ -468,7 +578,9 @@ def membership_invitation(ev: Evaluation) -> Arrays:
 )
 def membership_renewal(ev: Evaluation) -> Arrays:
     ms = ev.data.memberships
-    export_end = ev.shared.setdefault("export_end", ev.data.tickets["purchase"].max(initial=0))
+    if "export_end" not in ev.data.cache:
+        ev.data.cache["export_end"] = ev.data.tickets["purchase"].max(initial=0)
+    export_end = ev.data.cache["export_end"]
     known_at = np.minimum(ms["start"], export_end)  # a future term shows once exported
     running = ms["start"] <= ev.t
     # superseded: a later term of the same customer that is known by now
@@ -520,6 +632,8 @@ def membership_renewal(ev: Evaluation) -> Arrays:
     params=("min_visits", "within_days", "delay_days"),
 )
 def considered_ask(ev: Evaluation) -> Arrays:
+    if ev.exact:
+        ev = ev.among(customers_due(ev, "event", ev.params["delay_days"]))
     counts, last = recent_visit_counts(ev, int(ev.params["within_days"]))
     do = ev.data.donations
     gave = np.zeros(ev.data.n, dtype=bool)
@@ -569,22 +683,30 @@ def service_recovery(ev: Evaluation) -> Arrays:
                 key=c["perf"][ok],
             )
         )
-    rv = d.reversals
-    cancelled = gather(d.perf_cancelled, rv["perf"], False).astype(bool)
+    delay = days(ev.params["delay_days"])
     for reason in ("return", "exchange"):
         if reason not in reasons:
             continue
-        r = take(rv, (rv["reason"] == reason) & ~cancelled & (rv["time"] <= ev.t))
-        order = lexsort((r["time"], r["perf"], r["cust"]))
-        r = take(r, order)
-        r = take(r, first_of_group(pair_key(r["cust"], r["perf"] + 1)))
+        key = ("first_reversals", reason)
+        if key not in d.cache:  # the first of each (customer, performance), known or not
+            rv = d.reversals
+            cancelled = gather(d.perf_cancelled, rv["perf"], False).astype(bool)
+            r = take(rv, (rv["reason"] == reason) & ~cancelled)
+            r = take(r, lexsort((r["time"], r["perf"], r["cust"])))
+            d.cache[key] = take(r, first_of_group(pair_key(r["cust"], r["perf"] + 1)))
+        r = d.cache[key]
+        # the first known by now is the very first, when that is known by now
+        known = r["time"] <= ev.t
+        if ev.exact:
+            known &= ev.due_in(day(r["time"]) + delay)
+        r = take(r, known)
         parts.append(
             frame(
                 r["cust"], r["time"], day(r["time"]), prod=r["prod"], detail=reason, key=r["perf"]
             )
         )
     out = stack(parts)
-    out["due"] = out["due"] + days(ev.params["delay_days"])
+    out["due"] = out["due"] + delay
     out["weight"] = pd.Series(out["detail"]).map(weights).fillna(1.0).to_numpy(dtype=float)
     return out
 
@@ -601,6 +723,8 @@ def service_recovery(ev: Evaluation) -> Arrays:
     params=("delay_days",),
 )
 def new_artform_insight(ev: Evaluation) -> Arrays:
+    if ev.exact:
+        ev = ev.among(customers_due(ev, "purchase", ev.params["delay_days"]))
     b = ev.bookings  # sorted by customer then first purchase
     start = np.flatnonzero(first_of_group(b["cust"]))
     sizes = np.diff(np.r_[start, len(b["cust"])])
@@ -643,7 +767,14 @@ def new_artform_insight(ev: Evaluation) -> Arrays:
 def email_click_no_booking(ev: Evaluation) -> Arrays:
     d = ev.data
     ck = d.clicks
-    c = take(ck, (ck["time"] <= ev.t) & (ck["time"] > ev.t - days(ev.params["within_days"])))
+    recent = (ck["time"] <= ev.t) & (ck["time"] > ev.t - days(ev.params["within_days"]))
+    if ev.exact:  # only the customers with a click that could come due in the range
+        soon = recent & ev.due_in(day(ck["time"]) + days(ev.params["delay_days"]))
+        ev = ev.among(distinct(ck["cust"][soon], d.n))
+        chosen = np.zeros(d.n, dtype=bool)
+        chosen[ev.only] = True
+        recent &= chosen[ck["cust"]]
+    c = take(ck, recent)
     order = lexsort((c["time"], c["prod"], c["cust"]))
     c = take(c, order)
     k = pair_key(c["cust"], c["prod"])
@@ -665,7 +796,10 @@ def email_click_no_booking(ev: Evaluation) -> Arrays:
 
 def _nps(ev: Evaluation, ok: np.ndarray) -> Arrays:
     sv = ev.data.surveys
-    s = take(sv, ok & (sv["time"] <= ev.t))
+    ok = ok & (sv["time"] <= ev.t)
+    if ev.exact:
+        ok &= ev.due_in(day(sv["time"]) + days(ev.params["delay_days"]))
+    s = take(sv, ok)
     due = day(s["time"]) + days(ev.params["delay_days"])
     return frame(
         s["cust"],
@@ -732,6 +866,8 @@ def spend_milestone(ev: Evaluation) -> Arrays:
     rows = cache["rows"]
     r = rows["row"].to_numpy()
     ok = m["time"][r] <= ev.t
+    if ev.exact:
+        ok &= ev.due_in(day(m["time"][r]) + days(ev.params["delay_days"]))
     r, thr = r[ok], rows["thr"].to_numpy()[ok]
     due = day(m["time"][r]) + days(ev.params["delay_days"])
     labels = {x: f"passed {money_label(x, ev.currency)}" for x in thresholds}
