@@ -499,3 +499,83 @@ def test_one_clv_for_the_scorecard_the_moments_and_the_clv_notebook(
         time_unit=cs.time_unit,
     )
     pd.testing.assert_frame_equal(snap, with_spend)
+
+
+# ---------------------------------------------------------------------------
+# The fast paths give what the plain pandas reading gives
+# ---------------------------------------------------------------------------
+def test_measure_tiers_reads_categories_duplicates_and_missing_tiers_alike() -> None:
+    start = pd.Series(
+        ["first_timer", "regular", "lapsed", None, "first_timer", "mystery", "all"],
+        index=["a", "b", "c", "d", "a", "e", "g"],  # "a" twice: its first row counts
+    )
+    end = pd.Series(
+        ["returner", "champion", "returner", "first_timer", "lapsed", "regular"],
+        index=["a", "b", "c", "d", "e", "f"],
+    )
+    clv = pd.Series([5.0, 7.0, 1.0, 2.0, 9.0], index=["a", "b", "a", "d", "f"])
+    engaged = pd.Index(["a", "c", "e", None], dtype="string")
+    m = scorecard.measure_tiers(start, end, engaged, ["b", "e"], clv, SETTINGS)
+    assert m.loc["first_timer", "customers_start"] == 1  # "a" once, "d" has no tier
+    assert m.loc["all", "customers_start"] == 4  # a, b, e and g: every word but lapsed
+    assert m.loc["first_timer", "conversion"] == 0.0  # a: first_timer → returner, same band
+    assert m.loc["regular", "conversion"] == 1.0  # b: regular → champion
+    assert m.loc["all", "engagement"] == pytest.approx(2 / 4)  # a, e
+    assert m.loc["all", "churn"] == pytest.approx(2 / 4)  # a, g made no visit
+    assert m.loc["returner", "cltv"] == 5.0  # a's first value; c has none
+    assert m.loc["all", "cltv"] == pytest.approx((5.0 + 7.0 + 2.0 + 9.0) / 4)
+    as_categories = scorecard.measure_tiers(
+        start.astype("category"), end.astype("category"), engaged, ["b", "e"], clv, SETTINGS
+    )
+    pd.testing.assert_frame_equal(as_categories, m, check_exact=True)
+
+
+def test_new_customers_count_first_seasons_like_groupby_min() -> None:
+    rng = np.random.default_rng(3)
+    n = 500
+    facts = pd.DataFrame(
+        {
+            "customer_id": pd.array(
+                [f"C{i}" if i % 37 else None for i in rng.integers(0, 120, n)], dtype="string"
+            ),
+            "season": pd.array(
+                rng.choice(["2023-24", "2021-22", "2024-25", "2022-23", None], n), dtype="string"
+            ),
+        }
+    )
+    first = facts.groupby("customer_id")["season"].min()
+    seasons = ["2024-25", "2023-24", "2021-22", "1999-00"]
+    expected = {s: int((first == s).sum()) for s in seasons}
+    assert scorecard._new_customers(facts, seasons) == expected
+    assert scorecard._new_customers(facts.iloc[:0], seasons) == dict.fromkeys(seasons, 0)
+
+
+def test_season_report_reuses_the_moments_lifetime_values(small_org: Path, tmp_path: Path) -> None:
+    """The plan's season-end predictions stand in for clv_at: the same report either way."""
+    ctx = report.start(small_org, "", tmp_path / "out")
+    full = scorecard.build_season_report(ctx)
+    alone = scorecard.build_season_report(
+        report.start(small_org, "", tmp_path / "b"), with_moments=False
+    )
+    pd.testing.assert_frame_equal(full.card, alone.card, check_exact=True)
+    assert full.card["value"].notna().any()
+    assert full.findings == alone.findings
+    assert "clv" not in full.notes and "moments" not in full.notes
+    assert list(full.notes) == list(alone.notes)
+
+
+def test_retention_counts_each_seasons_customers_once() -> None:
+    facts = pd.DataFrame(
+        {
+            "customer_id": pd.array(["a", "a", "b", None, "c", "a", None, "d"], dtype="string"),
+            "season": pd.array(
+                ["2023-24", "2023-24", "2023-24", "2023-24", "2024-25", "2024-25", "2024-25", None],
+                dtype="string",
+            ),
+        }
+    )
+    got = scorecard._retention(facts, [("2023-24", "2024-25"), ("2022-23", "2023-24")])
+    # a, b and the missing id in 2023-24; a and the missing id came back
+    assert got["2023-24 → 2024-25"] == (pytest.approx(2 / 3), 3)
+    rate, n = got["2022-23 → 2023-24"]
+    assert np.isnan(rate) and n == 0

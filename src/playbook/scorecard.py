@@ -44,11 +44,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from matplotlib.figure import Figure
 
 from playbook.config import OrgConfig, package_defaults, thaw
+from playbook.parsing import factorize, isin, positions
 from playbook.report import Context, format_money
 from playbook.schema import Attendance as AT
 from playbook.schema import Donations as DO
@@ -313,35 +312,41 @@ def measure_tiers(
         ``clv_known``).
     """
     s = settings if settings is not None else scorecard_settings()
-    start = _tier_series(start_tiers)
-    end = _tier_series(end_tiers)
-    engaged_ids = _ids(engaged).dropna().unique()
-    visited_ids = _ids(visited).dropna().unique()
+    rank = _band_ranks(s)
+    words = tuple(dict.fromkeys((*ROW_ORDER, *rank)))  # tier words given a code
+    other = len(words)  # the code of any other tier word
+    start_ids, start = _coded_tiers(start_tiers, words)
+    end_ids, end = _coded_tiers(end_tiers, words)
+    lapsed = words.index(LAPSED)
+    active_start = start != lapsed
+    active_end = end != lapsed
+
+    is_engaged = _isin(start_ids, _ids(engaged).dropna())
+    churned = ~_isin(start_ids, _ids(visited).dropna())[active_start]
+
+    def by_tier(values: np.ndarray) -> np.ndarray:
+        """Per-code figures laid out by :data:`ROW_ORDER`."""
+        return values[[words.index(t) for t in ROW_ORDER]]
 
     out = pd.DataFrame(index=pd.Index(ROW_ORDER, name="tier"))
-    active_start = start.loc[start != LAPSED]
-    active_end = end.loc[end != LAPSED]
+    out["customers_start"] = by_tier(np.bincount(start, minlength=other + 1))
+    out.loc[ALL, "customers_start"] = int(active_start.sum())
+    out["engagement"] = by_tier(_rates(is_engaged, start, other + 1))
+    out.loc[ALL, "engagement"] = _rate(is_engaged[active_start])
+    out["churn"] = by_tier(_rates(churned, start[active_start], other + 1))
+    out.loc[ALL, "churn"] = _rate(churned)
+    out["conversion"] = by_tier(_conversion(start_ids, start, end_ids, end, words, rank, s))
 
-    is_engaged = pd.Series(_isin(start.index, engaged_ids), index=start.index)
-    is_visited = pd.Series(_isin(start.index, visited_ids), index=start.index)
-
-    out["customers_start"] = start.value_counts().reindex(ROW_ORDER, fill_value=0)
-    out.loc[ALL, "customers_start"] = len(active_start)
-    out["engagement"] = is_engaged.groupby(start).mean().reindex(ROW_ORDER)
-    out.loc[ALL, "engagement"] = is_engaged.loc[active_start.index].mean()
-    churned = ~is_visited.loc[active_start.index]
-    out["churn"] = churned.groupby(active_start).mean().reindex(ROW_ORDER)
-    out.loc[ALL, "churn"] = churned.mean() if len(churned) else np.nan
-    out["conversion"] = _conversion(start, end, s).reindex(ROW_ORDER)
-
-    out["customers_end"] = end.value_counts().reindex(ROW_ORDER, fill_value=0)
-    out.loc[ALL, "customers_end"] = len(active_end)
+    out["customers_end"] = by_tier(np.bincount(end, minlength=other + 1))
+    out.loc[ALL, "customers_end"] = int(active_end.sum())
     if clv is not None and len(clv):
-        values = pd.Series(clv.to_numpy(dtype=float), index=clv.index.astype("string"))
-        values = values[~values.index.duplicated()]
-        v = values.reindex(end.index)
-        out["cltv"] = v.groupby(end).mean().reindex(ROW_ORDER)
-        out.loc[ALL, "cltv"] = v.loc[active_end.index].mean()
+        at = positions(end_ids, clv.index.astype("string"))
+        values = clv.to_numpy(dtype=float)
+        v = pd.Series(np.where(at >= 0, values[np.maximum(at, 0)], np.nan))
+        # pandas' own means (row order kept), so the figures do not move in the last digit
+        means = v.groupby(end).mean().reindex(range(other + 1)).to_numpy()
+        out["cltv"] = by_tier(means)
+        out.loc[ALL, "cltv"] = v.loc[active_end].mean()
     else:
         out["cltv"] = np.nan
     out.loc[
@@ -358,39 +363,85 @@ def measure_tiers(
 
 def _ids(values: Iterable[Any]) -> pd.Series:
     """Customer ids as a string Series."""
-    if not isinstance(values, pd.Index | pd.Series):
+    if not isinstance(values, pd.Index | pd.Series | pd.api.extensions.ExtensionArray):
         values = list(values)
     return pd.Series(values, dtype="string")
 
 
 def _isin(values: Iterable[Any], members: Iterable[Any]) -> np.ndarray:
-    """Element-wise membership of string ids, fast (pyarrow) where pandas' isin is slow."""
-    found = pc.is_in(pa.array(_ids(values)), value_set=pa.array(_ids(members)))
-    return pc.fill_null(found, False).to_numpy(zero_copy_only=False).astype(bool)
+    """Element-wise membership of string ids (a missing id is a member when one is).
+
+    A hash lookup (:func:`playbook.parsing.isin`) where pandas' isin is slow.
+    """
+    return isin(_ids(values), _ids(members)).fillna(False).to_numpy(dtype=bool)
 
 
-def _tier_series(tiers: pd.Series | None) -> pd.Series:
+def _coded_tiers(tiers: pd.Series | None, words: tuple[str, ...]) -> tuple[pd.Series, np.ndarray]:
+    """Customer ids (string) and tier codes (position in ``words``, ``len(words)`` for any
+    other word); one row per customer (its first), customers without a tier left out.
+    """
     if tiers is None or len(tiers) == 0:
-        return pd.Series([], dtype="string", index=pd.Index([], dtype="string"))
-    out = pd.Series(tiers.astype("string").to_numpy(), index=tiers.index.astype("string"))
-    return out[~out.index.duplicated()].dropna()
+        return pd.Series([], dtype="string"), np.zeros(0, dtype=np.intp)
+    lookup = pd.Index(words, dtype="string")
+    if isinstance(tiers.dtype, pd.CategoricalDtype):
+        by_category = lookup.get_indexer(tiers.cat.categories.astype("string"))
+        by_category = np.where(by_category < 0, len(words), by_category)
+        raw = tiers.cat.codes.to_numpy()
+        codes = np.append(by_category, -1)[raw]  # -1 (missing) stays -1
+    else:
+        text = tiers.astype("string")
+        codes = positions(text, lookup.to_series())
+        codes = np.where(codes < 0, len(words), codes)
+        codes[text.isna().to_numpy()] = -1
+    ids = tiers.index.astype("string")
+    keep = codes >= 0
+    if not ids.is_unique:
+        keep &= ~ids.duplicated()
+    if keep.all():
+        return pd.Series(ids), codes.astype(np.intp)
+    return pd.Series(ids[keep]), codes[keep].astype(np.intp)
 
 
-def _conversion(start: pd.Series, end: pd.Series, settings: Mapping[str, Any]) -> pd.Series:
-    """Share of each start tier in the next band (or a higher one) at the season end."""
+def _rates(flags: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
+    """Share of true ``flags`` per code (missing where a code has no rows)."""
+    hits = np.bincount(codes, weights=flags.astype(float), minlength=n)
+    rows = np.bincount(codes, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(rows > 0, hits / rows, np.nan)
+
+
+def _rate(flags: np.ndarray) -> float:
+    """Share of true ``flags`` (missing when there are none)."""
+    return float(flags.sum() / len(flags)) if len(flags) else np.nan
+
+
+def _band_ranks(settings: Mapping[str, Any]) -> dict[str, int]:
+    """Tier word → the position of its band on the ladder."""
     bands = _band_names(settings)
-    rank = {t: bands.index(b) for b in bands for t in settings["tier_bands"][b]}
-    known = start.loc[_isin(start.index, end.index)]
-    if known.empty:
-        return pd.Series(np.nan, index=pd.Index(ROW_ORDER))
-    to = end.reindex(known.index)
-    r_from = known.map(rank).astype("Float64")
-    r_to = to.map(rank).astype("Float64")
-    moved = (r_to >= r_from + 1).fillna(False).astype(bool)
-    rates = moved.groupby(known).mean()
-    top = len(bands) - 1
-    no_next = [t for t, r in rank.items() if r >= top]
-    return rates.drop(index=[t for t in rates.index if t in no_next or t not in rank])
+    return {t: bands.index(b) for b in bands for t in settings["tier_bands"][b]}
+
+
+def _conversion(
+    start_ids: pd.Series,
+    start: np.ndarray,
+    end_ids: pd.Series,
+    end: np.ndarray,
+    words: tuple[str, ...],
+    rank: Mapping[str, int],
+    settings: Mapping[str, Any],
+) -> np.ndarray:
+    """Per tier code: share of the start tier in the next band (or a higher one) at the
+    season end, among customers with a tier at both ends (missing for the top band)."""
+    ranks = np.array([rank.get(w, np.nan) for w in words] + [np.nan], dtype=float)
+    at = positions(start_ids, end_ids)
+    known = at >= 0
+    r_from = ranks[start[known]]
+    r_to = ranks[end[at[known]]]
+    moved = r_to >= r_from + 1  # False where either band is unknown
+    rates = _rates(moved, start[known], len(words) + 1)
+    top = len(_band_names(settings)) - 1
+    judged = np.array([w in rank and rank[w] < top for w in words] + [False])
+    return np.where(judged, rates, np.nan)
 
 
 # ---------------------------------------------------------------------------
@@ -742,7 +793,7 @@ def headline_figures(
     if facts is None:
         facts = audit.ticket_facts(ctx.tables, ctx.config.season_start_month)
     seasons = [ctx.season] + ([previous] if previous else [])
-    first = facts.groupby(OL.customer_id)["season"].min()
+    new_customers = _new_customers(facts, seasons)
     values: dict[str, dict[str, float]] = {k: {} for k in HEADLINE_MEASURES}
     m = ctx.config.season_start_month
     t = ctx.tables
@@ -750,7 +801,7 @@ def headline_figures(
         f = facts.loc[facts["season"] == label]
         start, end = season_bounds(label, m)
         values["customers"][label] = f[OL.customer_id].nunique()
-        values["new_customers"][label] = int((first == label).sum())
+        values["new_customers"][label] = new_customers[label]
         values["tickets"][label] = f[OL.quantity].sum()
         values["ticket_revenue"][label] = f[OL.paid_amount].sum()
         if t.has("attendance"):
@@ -779,6 +830,26 @@ def headline_figures(
             }
         )
     return pd.DataFrame(rows)
+
+
+def _new_customers(facts: pd.DataFrame, seasons: Iterable[str]) -> dict[str, int]:
+    """Season → customers whose first ticket (earliest season label) is in that season.
+
+    ``facts.groupby(customer_id)["season"].min()`` counted per season, on integer codes.
+    """
+    customer, _ = factorize(facts[OL.customer_id])
+    season, labels = pd.factorize(facts["season"])
+    # rank of each season label in text order (the order ``min`` compares labels in)
+    order = np.argsort(np.asarray(labels.astype(object)), kind="stable")
+    rank = np.empty(len(labels) + 1, dtype=np.int64)
+    rank[order] = np.arange(len(labels))
+    rank[-1] = len(labels)  # a missing season (code -1) is never a first season
+    keep = customer >= 0
+    first = np.full(int(customer.max()) + 1 if keep.any() else 0, len(labels), dtype=np.int64)
+    np.minimum.at(first, customer[keep], rank[season[keep]])
+    counts = np.bincount(first, minlength=len(labels) + 1)
+    where = dict(zip(labels, rank[: len(labels)], strict=True))
+    return {s: int(counts[where[s]]) if s in where else 0 for s in seasons}
 
 
 def headline_tables(sr: SeasonReport) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -1042,16 +1113,28 @@ def engagement_basis(ctx: Context) -> str:
     return ", ".join(p for p in parts[:-1] if p) + " or " + parts[-1]
 
 
-def clv_at(ctx: Context, as_of: pd.Timestamp) -> pd.Series:
+def clv_at(ctx: Context, as_of: pd.Timestamp, settings: Any = None) -> pd.Series:
     """Predicted lifetime value per customer as of a date (the organisation's CLV settings).
 
-    As :func:`playbook.clv.forecast` makes it for the CLV notebook.
+    As :func:`playbook.clv.forecast` makes it for the CLV notebook. ``settings`` (from
+    :func:`playbook.clv.clv_settings`) saves reading them again when already at hand.
     """
     from playbook.clv import clv_settings, forecast
 
     as_of_day = pd.Timestamp(as_of).normalize()
-    pred = forecast(ctx.tables, as_of_day, clv_settings(ctx.config)).predictions
+    cs = settings if settings is not None else clv_settings(ctx.config)
+    return _clv_by_customer(forecast(ctx.tables, as_of_day, cs).predictions)
+
+
+def _clv_by_customer(pred: pd.DataFrame) -> pd.Series:
+    """Predictions (``customer_id``, ``clv``) as lifetime value by customer id."""
     return pd.Series(pred["clv"].to_numpy(dtype=float), index=pred["customer_id"].astype("string"))
+
+
+def _clv_settings(ctx: Context) -> Any:
+    from playbook.clv import clv_settings
+
+    return clv_settings(ctx.config)
 
 
 def _tier_history(ctx: Context, seasons: list[str]) -> pd.DataFrame:
@@ -1089,16 +1172,37 @@ def _first_timer_rates(
 
 
 def _retention(facts: pd.DataFrame, pairs: list[tuple[str, str]]) -> dict[str, tuple[float, int]]:
+    """Per pair, "a → b": (share of season a's customers with a ticket in b, their number).
+
+    A missing customer id counts as one customer, as ``unique()`` counts it.
+    """
+    customer, _ = factorize(facts[OL.customer_id], use_na_sentinel=False)
+    size = int(customer.max()) + 1 if len(customer) else 0
+    season = facts["season"]
+    seen: dict[str, np.ndarray] = {}
+
+    def customers(label: str) -> np.ndarray:
+        if label not in seen:
+            present = np.zeros(size, dtype=bool)
+            present[customer[(season == label).to_numpy(dtype=bool, na_value=False)]] = True
+            seen[label] = present
+        return seen[label]
+
     out = {}
     for a, b in pairs:
-        ca = pd.Index(facts.loc[facts["season"] == a, OL.customer_id].unique())
-        cb = pd.Index(facts.loc[facts["season"] == b, OL.customer_id].unique())
-        n = len(ca)
-        out[f"{a} → {b}"] = (_isin(ca, cb).mean() if n else np.nan, n)
+        in_a = customers(a)
+        n = int(in_a.sum())
+        out[f"{a} → {b}"] = (customers(b)[in_a].mean() if n else np.nan, n)
     return out
 
 
-def _plan(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+def _plan(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame, int | None, pd.DataFrame | None]:
+    """The moments tables, and the lifetime-value predictions the plan was made with.
+
+    Those predictions are :func:`playbook.clv.forecast` as of the season end with the
+    organisation's settings (:func:`playbook.moments.views.clv_snapshot`): the very ones
+    :func:`clv_at` makes for ``ctx.as_of``, so the scorecard reuses them.
+    """
     from playbook import moments
 
     plan = moments.plan_moments(ctx)
@@ -1111,7 +1215,8 @@ def _plan(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     by_trigger.attrs["hidden"] = hidden
     by_week = moments.upcoming_by_week(plan, ctx.min_group)
     horizon = int(plan.settings.horizon_days) if hasattr(plan.settings, "horizon_days") else None
-    return by_trigger, by_week, horizon
+    same_date = pd.Timestamp(plan.as_of) == pd.Timestamp(ctx.as_of)
+    return by_trigger, by_week, horizon, plan.clv if same_date else None
 
 
 def build_season_report(ctx: Context, *, with_moments: bool = True) -> SeasonReport:
@@ -1138,16 +1243,27 @@ def build_season_report(ctx: Context, *, with_moments: bool = True) -> SeasonRep
     if history is not None:
         for x in wanted:
             h = history.loc[history["season"] == x]
-            if len(h):
-                at[x] = pd.Series(
-                    h["tier"].astype("string").to_numpy(), index=h["customer_id"].astype("string")
-                )
+            if len(h):  # tiers as read by measure_tiers (categories kept: no text to copy)
+                at[x] = pd.Series(h["tier"].to_numpy(), index=h["customer_id"].astype("string"))
 
-    clv_now = _attempt(notes, "clv", "Lifetime value", clv_at, ctx, ctx.as_of)
+    # the moments plan first: it forecasts lifetime value as of the season end, which the
+    # scorecard then reuses (its note is filed last, where it has always been)
+    moment_notes: dict[str, str] = {}
+    by_trigger = by_week = horizon = plan_clv = None
+    if with_moments:
+        got = _attempt(moment_notes, "moments", "The moments for the coming weeks", _plan, ctx)
+        if got is not None:
+            by_trigger, by_week, horizon, plan_clv = got
+
+    cs = _attempt(notes, "clv", "Lifetime value", _clv_settings, ctx)
+    if plan_clv is not None:
+        clv_now = _clv_by_customer(plan_clv)
+    else:
+        clv_now = _attempt(notes, "clv", "Lifetime value", clv_at, ctx, ctx.as_of, cs)
     clv_prev = None
     if prev and clv_now is not None:
         prev_end = season_bounds(prev, m)[1] - pd.Timedelta(seconds=1)
-        clv_prev = _attempt(notes, "clv", "Last season's lifetime value", clv_at, ctx, prev_end)
+        clv_prev = _attempt(notes, "clv", "Last season's lifetime value", clv_at, ctx, prev_end, cs)
 
     card = pd.DataFrame(columns=CARD_COLUMNS)
     if ctx.season in at:
@@ -1187,11 +1303,7 @@ def build_season_report(ctx: Context, *, with_moments: bool = True) -> SeasonRep
             "none yet."
         )
 
-    by_trigger = by_week = horizon = None
-    if with_moments:
-        got = _attempt(notes, "moments", "The moments for the coming weeks", _plan, ctx)
-        if got is not None:
-            by_trigger, by_week, horizon = got
+    notes.update(moment_notes)
 
     report = SeasonReport(
         org=ctx.config.name,
