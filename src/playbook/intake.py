@@ -751,10 +751,7 @@ def _match_returns(frame: pd.DataFrame, reversing: pd.Series) -> pd.Series:
     is_return = reversing.to_numpy(dtype=bool)[rows]
     step = np.where(is_return, np.where(todo.to_numpy(dtype=bool)[rows], -1, 0), 1)
     start = np.r_[True, group[1:] != group[:-1]]
-    total = np.cumsum(step)
-    running = total - np.repeat(
-        np.r_[0, total][np.flatnonzero(start)], np.diff(np.r_[np.flatnonzero(start), len(step)])
-    )
+    running = pd.Series(step).groupby(group).cumsum().to_numpy()  # per ticket
     lowest = pd.Series(running).groupby(group).cummin().to_numpy()
     depth = running - np.minimum(lowest, 0)
     before = np.where(start, 0, np.r_[0, depth[:-1]])
@@ -804,11 +801,10 @@ def _season_plans(src: _Source, frame: pd.DataFrame) -> pd.DataFrame:
     )
     if not seats.any():
         return frame
-    keys = [OL.order_id, OL.customer_id, "plan_id"]
     repeated = src.spec.get("plan_amount", "split") == "repeated"
     own_row = seats & frame[OL.performance_id].isna()
     per_event = seats & ~own_row
-    added = _plan_lines(frame.loc[per_event], frame.loc[own_row, keys], repeated)
+    added = _plan_lines(frame.loc[per_event], frame.loc[own_row, _PLAN_KEY], repeated)
     frame.loc[own_row, OL.item_type] = "subscription"
     for col in (OL.paid_amount, OL.list_price, OL.discount):
         frame.loc[per_event, col] = frame.loc[per_event, col].where(
@@ -820,6 +816,9 @@ def _season_plans(src: _Source, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+_PLAN_KEY = [OL.order_id, OL.customer_id, "plan_id"]  # one plan line per these
+
+
 def _plan_lines(seats: pd.DataFrame, own: pd.DataFrame, repeated: bool) -> pd.DataFrame:
     """One ``subscription`` line per order, customer and plan among per-event ``seats``.
 
@@ -829,7 +828,7 @@ def _plan_lines(seats: pd.DataFrame, own: pd.DataFrame, repeated: bool) -> pd.Da
     every event row repeats the whole price), as many seats as the most taken at one
     event, and the earliest purchase time.
     """
-    keys = [OL.order_id, OL.customer_id, "plan_id"]
+    keys = _PLAN_KEY
     group = seats.groupby(keys, sort=False).ngroup().to_numpy()
     mine = seats[keys].merge(own.drop_duplicates().assign(_own=True), on=keys, how="left")
     take = (group >= 0) & mine["_own"].isna().to_numpy()  # a missing key is no group
@@ -838,14 +837,15 @@ def _plan_lines(seats: pd.DataFrame, own: pd.DataFrame, repeated: bool) -> pd.Da
         return seats.iloc[:0]
     by = pd.Series(group, index=seats.index)
     firsts = np.unique(group, return_index=True)[1]
-    n_perf = seats.groupby(by, sort=True)[OL.performance_id].nunique().to_numpy()
+    plans = seats.groupby(by, sort=True)
+    n_perf = plans[OL.performance_id].nunique().to_numpy()
     per_perf = seats.groupby([by, seats[OL.performance_id]], sort=True).size()
     seats_n = per_perf.groupby(level=0).max().to_numpy()
-    paid = seats.groupby(by, sort=True)[OL.paid_amount].sum().to_numpy()
-    listed = seats.groupby(by, sort=True)[OL.list_price].sum(min_count=1).to_numpy()
+    paid = plans[OL.paid_amount].sum().to_numpy()
+    listed = plans[OL.list_price].sum(min_count=1).to_numpy()
     if repeated:  # every event row repeats the whole price of its seat's plan
         paid, listed = paid / n_perf, listed / n_perf
-    when = seats.groupby(by, sort=True)[OL.purchase_time].min().to_numpy()
+    when = plans[OL.purchase_time].min().to_numpy()
     # groups numbered in order of first appearance: sorted group i starts at firsts[i]
     line = seats.iloc[firsts].copy()
     line[OL.line_id] = line[OL.order_id] + ":plan:" + line["plan_id"]
