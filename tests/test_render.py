@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -80,6 +81,23 @@ def test_render_writes_html_without_code(org: Path, tmp_path: Path) -> None:
     executed = nbformat.read(out / "00_data_audit.ipynb", as_version=4)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and str(org.resolve()) in injected[0].source
+
+
+def test_kernels_stay_quiet_and_private(
+    org: Path, tmp_path: Path, capfd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No kernel log lines reach the user's terminal (a warning about TCP eavesdropping,
+    an interrupt logged at shutdown), and the kernel's socket folder is removed."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    render_season(
+        org, reports_root=tmp_path / "reports", notebooks_dir=_notebooks(tmp_path), jobs=1
+    )
+    err = capfd.readouterr().err
+    assert "IPKernelApp" not in err and "eavesdropping" not in err, err
+    assert list(temp.iterdir()) == []
 
 
 def test_rerender_replaces_the_report_atomically(org: Path, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
+from traitlets.config import Config
 
 from playbook.config import load_org
 from playbook.errors import NotEnoughData, PlaybookError
@@ -250,6 +251,7 @@ def _run_notebook(nb: str, out_nb: str, params: dict, cwd: str, kernel_name: str
     from papermill.exceptions import PapermillExecutionError
 
     name = Path(nb).name
+    sockets = tempfile.mkdtemp(prefix="pbk-") if os.name == "posix" else None
     try:
         pm.execute_notebook(
             nb,
@@ -259,6 +261,10 @@ def _run_notebook(nb: str, out_nb: str, params: dict, cwd: str, kernel_name: str
             kernel_name=kernel_name,
             progress_bar=False,
             log_output=False,
+            config=_kernel_config(sockets),
+            # jupyter_client interrupts a kernel before shutting it down, which the
+            # kernel may log as an error; a failing cell still comes back as an error.
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except PapermillExecutionError as exc:
         if exc.ename == NotEnoughData.__name__:
@@ -269,9 +275,26 @@ def _run_notebook(nb: str, out_nb: str, params: dict, cwd: str, kernel_name: str
             "cell": exc.exec_count,
             "error": f"{exc.ename}: {exc.evalue}",
         }
+    finally:
+        if sockets:
+            shutil.rmtree(sockets, ignore_errors=True)
     html_name = Path(nb).with_suffix(".html").name
     title = notebook_to_html(Path(out_nb), Path(out_nb).with_name(html_name))
     return {"ok": True, "name": name, "html": html_name, "title": title}
+
+
+def _kernel_config(sockets: str | None) -> Config:
+    """How the kernel that runs one notebook is reached.
+
+    Where the system has them (Linux, macOS), the kernel talks to papermill over local
+    socket files in a private folder (``sockets``) rather than over TCP ports, so no
+    other program on the machine can listen in and the kernel has nothing to warn about.
+    On Windows the usual TCP ports stay. The folder is short-named under the system's
+    temporary folder: socket paths are limited to about 100 characters.
+    """
+    if sockets is None:
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "k")}})
 
 
 def _not_available(nb: Path, out_nb: Path, reason: str) -> dict:
