@@ -10,6 +10,7 @@ YAML is always read with a safe loader: nothing in ``org.yaml`` can run as code.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from playbook.schema import TABLES
 
 ORG_FILE = "org.yaml"
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+# libyaml's safe loader when PyYAML was built with it (ten times faster, same results)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -35,7 +38,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"Settings file '{path}' does not exist.") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -55,7 +58,15 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def package_defaults() -> dict[str, Any]:
-    """All defaults files of the package, merged in name order (``core.yaml`` first)."""
+    """All defaults files of the package, merged in name order (``core.yaml`` first).
+
+    Read once per process; each call returns its own copy, free to change.
+    """
+    return copy.deepcopy(_package_defaults())
+
+
+@functools.cache
+def _package_defaults() -> dict[str, Any]:
     folder = resources.files("playbook") / "defaults"
     names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml"))
     names.sort(key=lambda n: (n != "core.yaml", n))
