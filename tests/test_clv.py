@@ -829,3 +829,18 @@ def test_bgnbd_expected_purchases_curve_is_lifetimes_bit_for_bit(
             ref = model.fitter_.conditional_expected_number_of_purchases_up_to_time(t, x, r, T)
             np.testing.assert_array_equal(curve[:, j], ref)
     assert cdnow_bgnbd.expected_purchases_curve(ts, cdnow.iloc[:0]).shape == (0, 4)
+
+
+def test_forecast_ends_at_the_last_purchase_when_the_data_stop_early(
+    cdnow_lines: pd.DataFrame,
+) -> None:
+    """Exports taken before the date asked for: the weeks after the last purchase are not
+    the customers' silence, so the forecast is the one made at the last purchase day."""
+    last = cdnow_lines["purchase_time"].max().normalize()  # 1998-06-30
+    later = clv.forecast(cdnow_lines, last + pd.Timedelta(days=90))
+    at_last = clv.forecast(cdnow_lines, last)
+    pd.testing.assert_frame_equal(later.predictions, at_last.predictions, check_exact=True)
+    assert later.summary.attrs["observation_end"] == str(last.date())
+    # without the clip, the 90 silent days would lower every forecast
+    silent = clv.summarise_transactions(cdnow_lines, observation_end=last + pd.Timedelta(days=90))
+    assert (silent["T"] > at_last.summary["T"]).all()

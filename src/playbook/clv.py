@@ -371,6 +371,7 @@ def summarise_transactions(
     observation_end: Any = None,
     time_unit: str = "week",
     count_comps: bool = False,
+    until_last_purchase: bool = False,
 ) -> pd.DataFrame:
     """``frequency, recency, T, monetary_value`` per customer up to the observation end.
 
@@ -380,6 +381,10 @@ def summarise_transactions(
         Canonical ``order_lines``.
     observation_end : date-like, optional
         Last day observed, inclusive (default: the last purchase day).
+    until_last_purchase : bool
+        End the observation at the last purchase day when that comes before
+        ``observation_end``: the exports were taken then, so the weeks after it are not
+        silence on the customers' part.
     time_unit : {"day", "week", "month"}
         Unit of ``recency`` and ``T``.
     count_comps : bool
@@ -397,6 +402,8 @@ def summarise_transactions(
     end = (
         int(occ.day.max()) if observation_end is None else _day(observation_end, "observation end")
     )
+    if until_last_purchase:
+        end = min(end, int(occ.day.max()))
     if end < int(occ.day.min()):
         raise PlaybookError(
             f"The observation end {_date(end).date()} is before the first purchase "
@@ -1163,7 +1170,8 @@ def forecast(
     data : Tables or pandas.DataFrame
         The canonical tables (or ``order_lines``).
     observation_end : date-like
-        Last day observed.
+        Last day observed; the last purchase day when the purchases stop earlier (the
+        exports were taken before that date), as in the CLV notebook's window.
     settings : CLVSettings, optional
         Default: the package defaults.
 
@@ -1182,6 +1190,7 @@ def forecast(
         observation_end=observation_end,
         time_unit=s.time_unit,
         count_comps=s.count_comps,
+        until_last_purchase=True,
     )
     kwargs = {"penalizer": s.penalizer, "retry_penalizer": s.retry_penalizer}
     check = check_gamma_gamma(summary, s.gamma_gamma_max_correlation)
