@@ -30,3 +30,25 @@ def test_ticket_facts_are_made_once_and_each_reader_gets_its_own_copy(
     # another season start is another view
     other = audit.ticket_facts(ctx.tables, 1)
     assert len(made) == 2 and not other["season"].equals(again["season"])
+
+
+def test_first_season_has_no_new_customer_count(small_org: Path, tmp_path: Path) -> None:
+    """Everyone in the first season of the records would count as new: shown as unknown."""
+    ctx = report.start(small_org, "", tmp_path / "out")
+    overview = audit.season_overview(ctx)
+    facts = audit.ticket_facts(ctx.tables, ctx.config.season_start_month)
+    first = facts.groupby("customer_id")["season"].min().value_counts()
+    assert pd.isna(overview.loc[0, "new_customers"])
+    assert overview.loc[0, "season"] in overview.attrs["footnote"]
+    later = overview.iloc[1:].set_index("season")["new_customers"]
+    assert later.to_dict() == {s: int(first.get(s, 0)) for s in later.index}
+    assert (later.dropna() < overview.iloc[1:].set_index("season")["customers"]).all()
+
+
+def test_analyses_say_nothing_more_is_needed_when_all_tables_are_there(
+    small_org: Path, tmp_path: Path
+) -> None:
+    ctx = report.start(small_org, "", tmp_path / "out")
+    table = audit.unlocked_analyses(ctx.tables)
+    assert (table.loc[table["available"] == "yes", "needs"] == "nothing more").all()
+    assert (table["needs"] != "").all()

@@ -237,3 +237,16 @@ def test_batch_on_a_local_dask_cluster(tmp_path: Path) -> None:
     summary = (tmp_path / "r" / "batch_summary.csv").read_text()
     assert "alpha" in summary and "gamma" in summary
     assert json.dumps(table.to_dict()) is not None
+
+
+def test_index_keeps_customer_lists_apart_from_the_board_pack(tmp_path: Path) -> None:
+    from playbook.render import write_index
+
+    (tmp_path / "scorecard.csv").write_text("season,tier,customers\n2025-26,loyal,12\n")
+    (tmp_path / "actions.csv").write_text("\ufeffsource_customer_id,due_date\n753206,2026-08-31\n")
+    (tmp_path / "personas.html").write_text("<p>cards</p>")
+    index = write_index(tmp_path, "City Theatre", "2025-26", []).read_text()
+    exports, _, private = index.partition("Customer lists for the box office")
+    assert 'href="scorecard.csv"' in exports and 'href="personas.html"' in exports
+    assert 'href="actions.csv"' not in exports
+    assert 'href="actions.csv"' in private and "remove them from this folder" in private

@@ -115,7 +115,7 @@ def unlocked_analyses(tables: Tables) -> pd.DataFrame:
             {
                 "analysis": analysis,
                 "available": "yes" if not missing else "no",
-                "needs": ", ".join(missing) if missing else "",
+                "needs": ", ".join(missing) if missing else "nothing more",
             }
         )
     return pd.DataFrame(rows)
@@ -179,6 +179,12 @@ def season_overview(ctx: Context) -> pd.DataFrame:
         out[c] = out[c].astype("int64")
     if "attended" in out:
         out["attended"] = out["attended"].fillna(0).astype("int64")
+    if len(out):  # the records start in the first season: nobody in it can be seen as new
+        out["new_customers"] = out["new_customers"].astype("Int64").where(out.index > 0)
+        out.attrs["footnote"] = (
+            f"{out.loc[0, 'season']} is the first season in the records, so whether its "
+            "customers were new cannot be told: their earlier visits are not in the data."
+        )
     return out
 
 

@@ -15,6 +15,7 @@ does not fail the report: its page says in plain words why it is not available.
 
 from __future__ import annotations
 
+import csv
 import html
 import multiprocessing
 import os
@@ -356,16 +357,24 @@ def write_index(
         f'<small>(<a href="{html.escape(n)}">notebook</a>)</small></li>'
         for n, h, t in pages
     )
-    exports = sorted(p.name for p in folder.glob("*.csv")) + sorted(
+    csvs = sorted(folder.glob("*.csv"))
+    per_person = [p.name for p in csvs if _names_people(p)]
+    exports = [p.name for p in csvs if p.name not in per_person] + sorted(
         p.name for p in folder.glob("*.html") if p.name.startswith(("persona", "cards"))
     )
-    export_html = (
-        "<h2>Exports</h2><ul>"
-        + "".join(f'<li><a href="{html.escape(e)}">{html.escape(e)}</a></li>' for e in exports)
-        + "</ul>"
-        if exports
-        else ""
-    )
+
+    def links(names: list[str]) -> str:
+        return "".join(f'<li><a href="{html.escape(e)}">{html.escape(e)}</a></li>' for e in names)
+
+    export_html = f"<h2>Exports</h2><ul>{links(exports)}</ul>" if exports else ""
+    if per_person:
+        export_html += (
+            "<h2>Customer lists for the box office</h2>"
+            "<p>One row per customer, with the box office's own customer numbers so the "
+            "list can be loaded into the ticketing system. Keep them inside the "
+            "organisation: remove them from this folder before it is shared (a board "
+            f"pack needs only the pages and exports above).</p><ul>{links(per_person)}</ul>"
+        )
     headline_path = folder / "headline.html"
     headline = (
         f'<div class="headline">{headline_path.read_text(encoding="utf-8")}</div>'
@@ -381,6 +390,13 @@ def write_index(
     path = folder / "index.html"
     path.write_text(doc, encoding="utf-8")
     return path
+
+
+def _names_people(path: Path) -> bool:
+    """Whether an exported CSV has a row per customer (a customer number column)."""
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        header = next(csv.reader([fh.readline()]), [])
+    return any(c.strip() in ("customer_id", "source_customer_id") for c in header)
 
 
 def write_reports_index(reports_root: str | Path) -> Path:

@@ -7,9 +7,11 @@ returns a :class:`Context` the rest of the notebook reads from.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from IPython.display import Markdown, display
@@ -136,12 +138,33 @@ def show(
     """Display a table formatted for reading aloud: money, percentages, thousands.
 
     Missing values show as "–" (including cells hidden by small-group suppression).
-    An empty table is replaced by the sentence ``empty``.
+    An empty table is replaced by the sentence ``empty``. A table's ``attrs["footnote"]``
+    (what a reader must know to read it right) is shown under it.
     """
     if df.empty:
         display(Markdown(f"*{empty}*"))
         return
+    display(styled_table(df, money=money, pct=pct, ctx=ctx))
+    if df.attrs.get("footnote"):
+        display(Markdown(f"*{df.attrs['footnote']}*"))
+
+
+def styled_table(
+    df: pd.DataFrame,
+    *,
+    money: Iterable[str] = (),
+    pct: Iterable[str] = (),
+    ctx: Context | None = None,
+) -> Any:
+    """The table :func:`show` displays: formatted cells and headings in plain words.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+    """
     currency = ctx.config.currency if ctx is not None else "GBP"
+    if not isinstance(df.index, pd.MultiIndex):
+        df = df.rename_axis(index=heading(df.index.name))  # a new frame: the caller's stays
     fmt: dict[object, object] = {}
     for c in df.columns:
         if pd.api.types.is_integer_dtype(df[c]):
@@ -155,4 +178,41 @@ def show(
     styled = df.style.format(fmt, na_rep="–")
     if isinstance(df.index, pd.RangeIndex):
         styled = styled.hide(axis="index")
-    display(styled)
+    if not isinstance(df.columns, pd.MultiIndex):
+        styled = styled.format_index(heading, axis="columns")
+    return styled
+
+
+# words kept in capitals (or spelled out) when a column name becomes a heading
+_HEADING_WORDS = {
+    "ari": "ARI",
+    "clv": "CLV",
+    "cltv": "CLV",
+    "rfm": "RFM",
+    "nps": "NPS",
+    "id": "ID",
+    "yoy": "year on year",
+    "pct": "%",
+}
+
+
+def heading(name: object) -> object:
+    """A column name like ``share_of_customers`` as a heading: "Share of customers".
+
+    Only names written as code (lower case words joined by ``_``) change; headings already
+    written for people are left as they are.
+
+    Examples
+    --------
+    >>> heading("change_yoy")
+    'Change year on year'
+    >>> heading("mean_ari")
+    'Mean ARI'
+    >>> heading("Tier")
+    'Tier'
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name):
+        return name
+    words = [_HEADING_WORDS.get(w, w) for w in name.split("_")]
+    text = " ".join(words)
+    return text[0].upper() + text[1:]
