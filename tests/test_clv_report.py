@@ -131,7 +131,69 @@ def test_choice_picks_the_clearly_lowest_error_model():
     assert (c.name, c.label, c.reason) == ("pareto_nbd", "Pareto/NBD", "best")
     assert "Pareto/NBD came clearly closest" in c.sentence
     assert "0.500" in c.sentence and "BG/NBD 0.900" in c.sentence
-    assert "110 (10% too many)" in c.sentence
+    assert "110 (10.0% too many)" in c.sentence
+    # every model ranked by its typical error, as in the table; all converged
+    assert "Pareto/NBD 0.500, MBG/NBD 0.800 and BG/NBD 0.900 purchases per customer" in c.sentence
+    assert "Pareto/NBD is clearly ahead" in c.sentence
+    assert "did not converge" not in c.sentence
+
+
+def test_choice_says_the_best_model_was_passed_over_because_its_fit_did_not_converge():
+    # the demo report's figures: Pareto/NBD has the smallest typical error (0.640) and
+    # the closest total (+2.2%), but its fit did not converge
+    h = holdout(
+        {
+            "pareto_nbd": (0.640, 4227, False),
+            "mbgnbd": (0.655, 3823, True),
+            "bgnbd": (0.664, 3816, True),
+        },
+        actual=4134,
+    )
+    c = clv_report.choose_model(h, "bgnbd")
+    assert (c.name, c.reason) == ("bgnbd", "default")
+    s = c.sentence
+    assert "did worse" not in s  # the old text said Pareto/NBD "did worse"
+    assert (
+        "Pareto/NBD 4,227 (2.2% too many); MBG/NBD 3,823 (7.5% too few); "
+        "BG/NBD 3,816 (7.7% too few)"
+    ) in s
+    assert "Pareto/NBD 0.640, MBG/NBD 0.655 and BG/NBD 0.664 purchases per customer" in s
+    assert "All three are within 5% of the smallest: practically tied." in s
+    assert (
+        "Pareto/NBD had the smallest typical error and the total closest to the actual, "
+        "but its fit did not converge"
+    ) in s
+    assert "it is not used" in s
+    assert "Of the models whose fit converged, MBG/NBD and BG/NBD are practically tied." in s
+    assert "its total is nearly as close (7.7% off, against 7.5% for the closest)" in s
+
+
+def test_choice_names_a_non_converged_model_without_claiming_it_was_best():
+    # MBG/NBD did not converge and was neither the closest per customer nor in total
+    h = holdout(
+        {"bgnbd": (0.50, 101, True), "mbgnbd": (0.52, 90, False), "pareto_nbd": (0.70, 95, True)}
+    )
+    c = clv_report.choose_model(h, "pareto_nbd")
+    assert (c.name, c.reason) == ("bgnbd", "best")
+    assert "MBG/NBD's fit did not converge" in c.sentence
+    assert "MBG/NBD had" not in c.sentence
+    assert "Of the models whose fit converged, BG/NBD came clearly closest" in c.sentence
+    assert "Pareto/NBD is clearly behind" in c.sentence
+
+
+def test_choice_with_exact_ties_is_decided_by_the_rules_and_says_so():
+    # identical typical errors and identical total misses: the settings' model is kept
+    h = holdout({"pareto_nbd": (0.600, 104, True), "bgnbd": (0.600, 96, True)})
+    c = clv_report.choose_model(h, "bgnbd")
+    assert (c.name, c.reason) == ("bgnbd", "default")
+    assert "The two are within 5% of each other: practically tied." in c.sentence
+    assert "its total is the closest" in c.sentence
+    # settings' model not compared: the tie on totals goes to the first in the table
+    h = holdout({"pareto_nbd": (0.600, 104, True), "mbgnbd": (0.600, 96, True)})
+    c1 = clv_report.choose_model(h, "bgnbd")
+    c2 = clv_report.choose_model(h, "bgnbd")
+    assert c1 == c2 and (c1.name, c1.reason) == ("pareto_nbd", "best")
+    assert "Of the practically tied models, Pareto/NBD got the total closest" in c1.sentence
 
 
 def test_choice_keeps_the_settings_model_when_tied():
@@ -347,6 +409,9 @@ def test_holdout_and_tracking_charts_are_labelled():
     )
     fig = clv_report.holdout_chart(freq, min_group=10)
     assert_labelled(fig)
+    # the report's words: learning period and check period
+    assert fig.axes[0].get_title() == "Learning period vs check period: what customers did next"
+    assert fig.axes[0].get_xlabel() == "Repeat purchases in the learning period"
     assert len(fig.axes[0].patches) == 2  # the 5-customer group is left out
     dates = pd.date_range("2024-01-07", periods=10, freq="7D")
     track = pd.DataFrame(
@@ -357,7 +422,11 @@ def test_holdout_and_tracking_charts_are_labelled():
             "BG/NBD": np.arange(10.0) * 1.1,
         }
     )
-    assert_labelled(clv_report.tracking_chart(track, "2024-02-01"))
+    fig = clv_report.tracking_chart(track, "2024-02-01")
+    assert_labelled(fig)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "Check period" in legend
+    assert not any("alibration" in t or "holdout" in t for t in legend)
 
 
 # ---------------------------------------------------------------------------
@@ -396,11 +465,132 @@ def test_renewals_on_the_published_regular_cohort():
         min_group=10,
     )
     table = clv_report.renewal_table(renewals)
-    first = table.loc[table["members"] == "first-year"].iloc[0]
-    assert first["due to renew"] == 1000 and first["renewal rate"] == pytest.approx(0.631)
+    first = table.loc[table["group"].str.startswith("first-year")].iloc[0]
+    assert first["people"] == 1000 and first["renewals due"] == 1000
+    assert first["renewal rate"] == pytest.approx(0.631)
     assert_labelled(clv_report.renewal_chart(renewals))
     assert clv_report.renewal_chart(None) is None
     assert clv_report.renewal_table(None).empty
+
+
+def _memberships(rows: list[tuple]) -> pd.DataFrame:
+    from playbook.schema import conform
+
+    cols = ["membership_id", "customer_id", "scheme", "start_date", "end_date"]
+    return conform(pd.DataFrame(rows, columns=[*cols, "membership_type"]), "memberships")
+
+
+@pytest.fixture
+def friends() -> clv_report.Renewals:
+    """Hand-made memberships, observed on 15 June 2024 with 30 days' grace."""
+    m = _memberships(
+        [
+            # A joined 2020, renewed twice, lapsed: renewals 1 and 2 renewed, 3 lost
+            ("M1", "A", "Friends", "2020-01-01", "2020-12-31", "new"),
+            ("M2", "A", "Friends", "2021-01-01", "2021-12-31", "renewal"),
+            ("M3", "A", "Friends", "2022-01-01", "2022-12-31", "renewal"),
+            # C joined twice, lapsing after one term each time: two first renewals, both lost
+            ("M4", "C", "Friends", "2021-03-01", "2022-02-28", "new"),
+            ("M5", "C", "Friends", "2022-06-01", "2023-05-31", "new"),
+            # F joined 2022, renewed twice, still a member: renewals 1 and 2 renewed
+            ("M6", "F", "Friends", "2022-01-01", "2022-12-31", "new"),
+            ("M7", "F", "Friends", "2023-01-01", "2023-12-31", "renewal"),
+            ("M8", "F", "Friends", "2024-01-01", "2024-12-31", "renewal"),
+            # B joined 2024: no renewal due yet
+            ("M9", "B", "Friends", "2024-03-01", "2025-02-28", "new"),
+            # long-standing (first seen renewing): E renewed once then lapsed, G renewed once
+            ("M10", "E", "Friends", "2022-03-01", "2023-02-28", "renewal"),
+            ("M11", "E", "Friends", "2023-03-01", "2024-02-29", "renewal"),
+            ("M12", "G", "Friends", "2023-01-01", "2023-12-31", "renewal"),
+            ("M13", "G", "Friends", "2024-01-01", "2024-12-31", "renewal"),
+        ]
+    )
+    spells = sbg.summarise_memberships(m, "2024-06-15", include_left_truncated=True)
+    model = sbg.fit_sbg(REGULAR)  # any fitted model: these counts are about the table
+    joined = spells.loc[~spells["left_truncated"]]
+    return clv_report.Renewals(
+        spells=spells,
+        models={"Friends": model},
+        rates=clv_report.renewal_rates(joined, model).assign(scheme="Friends"),
+        term_months=12.0,
+        min_group=2,
+    )
+
+
+def test_renewal_table_counts_people_apart_from_renewal_decisions(friends):
+    t = clv_report.renewal_table(friends).set_index("group")
+    first = t.loc["first-year members (first renewal)"]
+    # first renewal: spells A, C (twice) and F are due; A and F renewed; 3 people
+    assert (first["people"], first["renewals due"], first["renewed"]) == (3, 4, 2)
+    assert first["renewal rate"] == pytest.approx(0.5)
+    later = t.loc["renewing members (2nd renewal on)"]
+    # renewal 2: A and F renewed; renewal 3: A lost. 2 people, 3 decisions
+    assert (later["people"], later["renewals due"], later["renewed"]) == (2, 3, 2)
+    old = t.loc["long-standing members (joined before the records)"]
+    # E: renewed once, then lost; G: renewed once. 2 people, 3 decisions
+    assert (old["people"], old["renewals due"], old["renewed"]) == (2, 3, 2)
+    assert np.isnan(old["sBG model rate"])
+
+
+def test_renewal_table_masks_groups_of_few_people_not_few_decisions(friends):
+    friends.min_group = 3
+    t = clv_report.renewal_table(friends).set_index("group")
+    assert t.attrs["suppressed"] == 2
+    # 3 renewal decisions but only 2 people: masked
+    for group in (
+        "renewing members (2nd renewal on)",
+        "long-standing members (joined before the records)",
+    ):
+        assert t.loc[group, ["people", "renewals due", "renewed", "renewal rate"]].isna().all()
+    assert t.loc["first-year members (first renewal)", "people"] == 3
+
+
+def _renewals_from_survivors(survivors: list[int], min_group: int = 10) -> clv_report.Renewals:
+    data = sbg.data_from_survivors(survivors)
+    model = sbg.fit_sbg(data)
+    return clv_report.Renewals(
+        spells=data.assign(scheme="Friends", left_truncated=False),
+        models={"Friends": model},
+        rates=clv_report.renewal_rates(data, model).assign(scheme="Friends"),
+        term_months=12.0,
+        min_group=min_group,
+    )
+
+
+def test_renewal_reading_keeps_observed_and_projected_apart_and_flags_misfit():
+    # 1000 joined; 550 renewed once, 470 twice, 370 three times: observed renewal rates
+    # 55.0%, 85.5% (470/550) and 78.7% (370/470). The fitted sBG model (gamma 0.425,
+    # delta 0.534) says 55.7%, 78.3% and 85.6%, and 91.4% at the fifth renewal.
+    renewals = _renewals_from_survivors([1000, 550, 470, 370])
+    model = renewals.models["Friends"]
+    assert model.retention_rate([3, 5]) == pytest.approx([0.8564, 0.9143], abs=1e-4)
+    text = "\n".join(clv_report.renewal_reading(renewals))
+    assert "55.0% of new members renewed (observed); the model's rate is 55.7%" in text
+    assert "the furthest renewal with at least 10 members due is the third: 78.7% renewed" in text
+    assert "where the model expected 85.6%" in text
+    # the fifth renewal is a projection, and said to be one
+    assert "the model projects renewal rates rising" in text
+    assert "to 91.4% at the fifth renewal. That is a projection, not an observation" in text
+    assert "beyond the third renewal there is not yet enough to observe" in text
+    # misfit beyond chance, both ways: above at the third, below at the second
+    assert "noticeably above what was observed at the third renewal (85.6% against 78.7%" in text
+    assert "noticeably below what was observed at the second renewal (78.3% against 85.5%" in text
+    assert "optimistic" in text and "cautious" in text
+    # the chart draws the model dashed beyond the third renewal: a projection
+    fig = clv_report.renewal_chart(renewals)
+    for ax in fig.axes:
+        dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+        assert len(dashed) == 1 and dashed[0].get_xdata()[0] == 3
+        assert dashed[0].get_label() == "Friends: sBG projection (not yet observed)"
+
+
+def test_renewal_reading_does_not_flag_a_model_that_fits():
+    # the published cohort, seven renewals observed: the model is within chance of each
+    renewals = _renewals_from_survivors(REGULAR)
+    text = "\n".join(clv_report.renewal_reading(renewals))
+    assert "noticeably" not in text
+    assert "is the seventh: 92.0% renewed there (observed)" in text  # 241 / 262
+    assert "projection" not in text  # the fifth renewal has been observed
 
 
 # ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from conftest import TINY_FILES, write_org
 
@@ -245,8 +246,10 @@ def test_index_keeps_customer_lists_apart_from_the_board_pack(tmp_path: Path) ->
     (tmp_path / "scorecard.csv").write_text("season,tier,customers\n2025-26,loyal,12\n")
     (tmp_path / "actions.csv").write_text("\ufeffsource_customer_id,due_date\n753206,2026-08-31\n")
     (tmp_path / "personas.html").write_text("<p>cards</p>")
+    pd.DataFrame({"customer_id": ["C1"], "clv": [1.0]}).to_parquet(tmp_path / "at_risk.parquet")
     index = write_index(tmp_path, "City Theatre", "2025-26", []).read_text()
     exports, _, private = index.partition("Customer lists for the box office")
     assert 'href="scorecard.csv"' in exports and 'href="personas.html"' in exports
     assert 'href="actions.csv"' not in exports
     assert 'href="actions.csv"' in private and "remove them from this folder" in private
+    assert 'href="at_risk.parquet"' in private

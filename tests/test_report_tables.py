@@ -16,6 +16,9 @@ from playbook.report import heading, styled_table
         ("change_yoy", "Change year on year"),
         ("mean_ari", "Mean ARI"),
         ("customers", "Customers"),
+        ("renewals due", "Renewals due"),
+        ("total error", "Total error"),
+        ("Renewed", "Renewed"),
         ("Tier", "Tier"),  # written for people already
         ("Average CLV", "Average CLV"),
         ("2024-25", "2024-25"),

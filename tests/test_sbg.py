@@ -94,6 +94,8 @@ def test_interpretation(regular: ShiftedBetaGeometric) -> None:
     lines = interpret_params(regular)
     assert "About 37% of new members do not renew" in lines[0]
     assert "63% at the first renewal" in lines[1]
+    r5 = (regular.params_["delta"] + 4) / (regular.params_["gamma"] + regular.params_["delta"] + 4)
+    assert f"projects {100 * r5:.0f}% by the fifth (a projection" in lines[1]
 
 
 def _memberships(rows: list[tuple]) -> pd.DataFrame:

@@ -1023,8 +1023,9 @@ def _read_sbg(m: CLVModel, unit: str) -> list[str]:
     r5 = (d + 4) / (g + d + 4)
     return [
         f"About {100 * first:.0f}% of new members do not renew after their first term.",
-        f"Renewal rates rise as the less committed leave: {100 * r1:.0f}% at the first "
-        f"renewal, {100 * r5:.0f}% at the fifth.",
+        f"The model has renewal rates rise as the less committed leave: {100 * r1:.0f}% at "
+        f"the first renewal, and it projects {100 * r5:.0f}% by the fifth (a projection: "
+        "compare it with the renewals actually observed).",
     ]
 
 

@@ -226,7 +226,7 @@ def settings_table(settings: clv.CLVSettings) -> pd.DataFrame:
         (
             "compare_models",
             ", ".join(_label(m) for m in s.compare_models),
-            "models checked against the holdout period",
+            "models compared on the check period",
         ),
         (
             "model",
@@ -330,6 +330,10 @@ def choose_model(
     3. The settings' model (``default``) is kept when it is among the tied and its
        total is within ``total_tolerance`` percentage points of the closest.
 
+    The sentence is built from the same figures as :func:`holdout_table`: the totals,
+    every model ranked by its typical error, each model passed over because its fit did
+    not converge (with what it did best, if anything), and the rule that decided.
+
     Parameters
     ----------
     holdout : pandas.DataFrame
@@ -352,10 +356,10 @@ def choose_model(
     """
     if holdout.empty:
         raise PlaybookError(
-            "No purchase model could be fitted on the calibration period.\n"
+            "No purchase model could be fitted on the learning period.\n"
             "What to do: check the dates (is there enough history before the season?)."
         )
-    h = holdout
+    h = holdout.sort_values("rmse", kind="stable")
     conv = h["converged"].astype(bool)
     ok = h.loc[conv] if conv.any() else h
     best_rmse = float(ok["rmse"].min())
@@ -370,9 +374,7 @@ def choose_model(
         name, reason = closest, "best"
     row = h.loc[name]
     label = str(row["label"])
-
-    def err(r: pd.Series) -> str:
-        return f"{r['label']} {r['rmse']:.3f}"
+    passed = h.loc[~conv] if conv.any() else h.iloc[:0]
 
     parts = [
         f"In the check period the same customers made {float(row['actual_total']):,.0f} "
@@ -383,55 +385,69 @@ def choose_model(
         )
         + "."
     ]
-    behind = h.drop(index=tied.index)
     if reason == "only":
         parts.append(
             f"{label} is the only model checked: its predictions were off by "
             f"{row['rmse']:.3f} purchases per customer (the typical size of the error)."
         )
-    elif len(tied) > 1:
-        lo, hi = float(tied["rmse"].min()), float(tied["rmse"].max())
-        parts.append(
-            "Customer by customer, "
-            + _and([str(x) for x in tied["label"]])
-            + f" are practically tied: their predictions were off by {lo:.3f} to {hi:.3f} "
-            f"purchases per customer (the typical size of the error), within "
-            f"{tolerance:.0%} of each other"
-            + (
-                f", while {_and([err(r) for _, r in behind.iterrows()])} did worse."
-                if len(behind)
-                else "."
-            )
-        )
-        if reason == "default":
+    else:
+        parts.append(_ranking_sentence(h, tolerance))
+        parts += [_passed_over_sentence(h, str(key)) for key in passed.index]
+        prefix = "Of the models whose fit converged, " if len(passed) else ""
+        if len(passed) and len(ok) == 1:
             parts.append(
-                f"No model does clearly better than {label}, the model set in the "
-                "organisation's settings, so we keep it for the lifetime values below."
+                f"{label} is the only model whose fit converged, so we use it for the "
+                "lifetime values below."
+            )
+        elif len(tied) > 1 and reason == "default":
+            own, least = float(miss[name]), float(miss.min())
+            total = (
+                "its total is the closest"
+                if own <= least
+                else f"its total is nearly as close ({own:.1f}% off, against {least:.1f}% "
+                "for the closest)"
+            )
+            tie = f"{prefix}{_and(list(tied['label'].astype(str)))} are practically tied. "
+            parts.append(
+                (tie if prefix else "")
+                + f"No model does clearly better than {label}, the model set in the "
+                f"organisation's settings: {total}. So we keep it for the lifetime values "
+                "below."
+            )
+        elif len(tied) > 1:
+            parts.append(
+                (
+                    f"{prefix}{_and(list(tied['label'].astype(str)))} are practically tied; "
+                    "of those, "
+                    if prefix
+                    else "Of the practically tied models, "
+                )
+                + f"{label} got the total closest ({_over_under(row['total_error_pct'])}), "
+                "so we use it for the lifetime values below (lifetime value adds "
+                "predictions up, so the total matters)."
+            )
+        elif prefix:
+            parts.append(
+                f"{prefix}{label} came clearly closest customer by customer, so we use it "
+                "for the lifetime values below."
             )
         else:
             parts.append(
-                f"Of those, {label} got the total closest, so we use it for the lifetime "
-                "values below (lifetime value adds predictions up, so the total matters)."
+                f"{label} came clearly closest customer by customer, so we use it for the "
+                "lifetime values below."
             )
-    else:
-        parts.append(
-            f"{label} came clearly closest customer by customer: its predictions were off by "
-            f"{row['rmse']:.3f} purchases per customer (the typical size of the error), "
-            f"against {_and([err(r) for _, r in behind.iterrows()])}. We use {label} for "
-            "the lifetime values below."
-        )
     errs = h["total_error_pct"].astype(float)
     own = float(row["total_error_pct"])
     if len(h) > 1 and (errs > 10).all():
         parts.append(
-            f"Every model expected more repeat purchases than happened ({errs.min():.0f}% "
-            f"to {errs.max():.0f}% too many): the season was quieter than the customers' "
+            f"Every model expected more repeat purchases than happened ({errs.min():.1f}% "
+            f"to {errs.max():.1f}% too many): the season was quieter than the customers' "
             "past suggests, so read the forecasts below as an optimistic upper end."
         )
     elif len(h) > 1 and (errs < -10).all():
         parts.append(
-            f"Every model expected fewer repeat purchases than happened ({-errs.max():.0f}% "
-            f"to {-errs.min():.0f}% too few): the season was busier than the customers' "
+            f"Every model expected fewer repeat purchases than happened ({-errs.max():.1f}% "
+            f"to {-errs.min():.1f}% too few): the season was busier than the customers' "
             "past suggests, so read the forecasts below as a cautious lower end."
         )
     elif abs(own) > 10:
@@ -441,7 +457,12 @@ def choose_model(
         )
     if not bool(row["converged"]):
         parts.append(
-            "Its fit needed a small correction (a penalizer), so treat its figures with care."
+            (
+                "No model's fit converged on its own: each needed a small correction (a "
+                "penalizer), so treat the figures with care."
+            )
+            if len(h) > 1
+            else "Its fit needed a small correction (a penalizer), so treat its figures with care."
         )
     if failed:
         parts.append(
@@ -450,15 +471,68 @@ def choose_model(
     return ModelChoice(name, label, reason, " ".join(parts))
 
 
+def _ranking_sentence(h: pd.DataFrame, tolerance: float) -> str:
+    """Every model from the smallest typical error to the largest, and which are tied."""
+    labels = h["label"].astype(str).tolist()
+    rmse = h["rmse"].astype(float)
+    near = (rmse <= float(rmse.min()) * (1 + tolerance)).to_numpy()
+    text = (
+        "Customer by customer, from the smallest typical error to the largest: "
+        + _and([f"{lab} {v:.3f}" for lab, v in zip(labels, rmse, strict=True)])
+        + " purchases per customer."
+    )
+    inside = [lab for lab, n in zip(labels, near, strict=True) if n]
+    outside = [lab for lab, n in zip(labels, near, strict=True) if not n]
+    if not outside:
+        if len(labels) == 2:
+            return text + f" The two are within {tolerance:.0%} of each other: practically tied."
+        return text + (
+            f" All {_count_word(len(labels))} are within {tolerance:.0%} of the smallest: "
+            "practically tied."
+        )
+    if len(inside) == 1:
+        return text + (
+            f" {inside[0]} is clearly ahead: the "
+            + ("other is" if len(outside) == 1 else "others are")
+            + f" more than {tolerance:.0%} worse."
+        )
+    return text + (
+        f" {_and(inside)} are within {tolerance:.0%} of the smallest (practically tied); "
+        f"{_and(outside)} {'is' if len(outside) == 1 else 'are'} clearly behind."
+    )
+
+
+def _count_word(n: int) -> str:
+    words = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    return words[n] if 0 <= n < len(words) else f"{n:,}"
+
+
+def _passed_over_sentence(h: pd.DataFrame, key: str) -> str:
+    """Why a model whose fit did not converge is not used, with what it did best."""
+    r = h.loc[key]
+    totals = h["total_error_pct"].astype(float).abs()
+    best = []
+    if float(r["rmse"]) <= float(h["rmse"].min()):
+        best.append("the smallest typical error")
+    if abs(float(r["total_error_pct"])) <= float(totals.min()):
+        best.append("the total closest to the actual")
+    lead = f"{r['label']} had {_and(best)}, but its" if best else f"{r['label']}'s"
+    return (
+        f"{lead} fit did not converge: it settled only with a small correction (a "
+        "penalizer) pulling its estimates, so its forecasts are less reliable and it is "
+        "not used."
+    )
+
+
 def _and(items: Sequence[str]) -> str:
     items = list(items)
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _over_under(pct: float) -> str:
-    if abs(pct) < 0.5:
+    if abs(pct) < 0.05:
         return "spot on"
-    return f"{abs(pct):.0f}% too {'many' if pct > 0 else 'few'}"
+    return f"{abs(pct):.1f}% too {'many' if pct > 0 else 'few'}"
 
 
 def use_model(run: clv.CLVRun, name: str) -> clv.CLVRun:
@@ -575,7 +649,7 @@ def holdout_frequency_table(
 
 
 def holdout_chart(table: pd.DataFrame, min_group: int = 0) -> Figure:
-    """Calibration vs holdout: what customers did next, by how often they had come.
+    """Learning period vs check period: what customers did next, by how often they had come.
 
     Bars: actual average purchases in the holdout per customer; lines: each model's
     prediction. Groups with fewer than ``min_group`` customers are left out.
@@ -589,9 +663,9 @@ def holdout_chart(table: pd.DataFrame, min_group: int = 0) -> Figure:
     for i, m in enumerate(models):
         ax.plot(x, t[m], marker=markers[i % len(markers)], linewidth=2, label=f"{m} predicted")
     ax.set_xticks(x, t["frequency"].astype(str))
-    ax.set_xlabel("Repeat purchases in the calibration period")
+    ax.set_xlabel("Repeat purchases in the learning period")
     ax.set_ylabel("Average purchases per customer\nin the check period")
-    ax.set_title("Calibration vs holdout: what customers did next")
+    ax.set_title("Learning period vs check period: what customers did next")
     ax.legend(frameon=False)
     return fig
 
@@ -642,7 +716,7 @@ def tracking_chart(table: pd.DataFrame, calibration_end: Any) -> Figure:
     cal = pd.Timestamp(calibration_end)
     end = table["date"].max()
     if end > cal:
-        ax.axvspan(cal, end, color=_GREY, alpha=0.15, label="Check period (holdout)")
+        ax.axvspan(cal, end, color=_GREY, alpha=0.15, label="Check period")
     ax.axvline(cal, color=_GREY, linestyle=":")
     ax.set_xlabel("Date")
     ax.set_ylabel("Cumulative repeat purchases")
@@ -1217,17 +1291,18 @@ def membership_renewals(ctx: Context, settings: clv.CLVSettings | None = None) -
     frames, notes = [], []
     for scheme in schemes.value_counts().index:
         sp = spells.loc[(spells["scheme"] == scheme) & ~spells["left_truncated"]]
-        if len(sp) < ctx.min_group:
+        people = _people(sp)
+        if people < ctx.min_group:
             notes.append(
-                f"{scheme}: only {len(sp)} members joined within the records, fewer than "
-                f"{ctx.min_group}: not modelled."
+                f"{scheme}: fewer than {ctx.min_group} people joined within the records: "
+                "not modelled."
             )
             continue
         try:
             model = sbg.fit_sbg(sp)
         except PlaybookError:
             notes.append(
-                f"{scheme}: the renewal model could not be fitted to the {len(sp)} members "
+                f"{scheme}: the renewal model could not be fitted to the {people:,} people "
                 "who joined within the records (their renewals do not yet show a clear "
                 "pattern, e.g. lapses at only one renewal), so no curve is drawn."
             )
@@ -1238,80 +1313,258 @@ def membership_renewals(ctx: Context, settings: clv.CLVSettings | None = None) -
     return Renewals(spells, models, rates, term_months, ctx.min_group, notes)
 
 
+_GROUPS = {
+    "first": "first-year members (first renewal)",
+    "later": "renewing members (2nd renewal on)",
+    "long": "long-standing members (joined before the records)",
+}
+
+
+def _renewals_reached(spells: pd.DataFrame) -> np.ndarray:
+    """Renewal decisions each spell has reached: the renewals paid, plus the lapse if any."""
+    terms = spells[sbg.TERMS].to_numpy(dtype=np.int64)
+    return terms - 1 + spells[sbg.CHURNED].to_numpy(dtype=bool).astype(np.int64)
+
+
+def _people(spells: pd.DataFrame) -> int:
+    """Distinct people among ``spells`` (by ``customer_id``; else one per member counted)."""
+    if clv.CUSTOMER_ID in spells:
+        return int(spells[clv.CUSTOMER_ID].nunique())
+    if sbg.COUNT in spells:
+        return int(round(float(spells[sbg.COUNT].sum())))
+    return len(spells)
+
+
 def renewal_table(renewals: Renewals | None) -> pd.DataFrame:
     """First-year against renewing members, per scheme: observed and sBG renewal rates.
 
-    Rows: *first-year* (first renewal), *renewing* (second renewal on, joined within
-    the records) and *long-standing* (joined before the records begin; observed only).
-    Rows with fewer than ``min_group`` members due to renew are masked.
+    Rows: *first-year members* (their first renewal), *renewing members* (second
+    renewal on, joined within the records) and *long-standing members* (joined before
+    the records begin; observed only).
+
+    ``people`` counts distinct people with at least one renewal in the row; ``renewals
+    due`` counts renewal decisions (one per person and renewal reached: someone seen
+    through three renewals counts three times), which is what the renewal rate and
+    the sBG model are based on. Rows with fewer than ``min_group`` people are masked.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``scheme, group, people, renewals due, renewed, renewal rate, sBG model rate``.
     """
-    cols = ["scheme", "members", "due to renew", "renewed", "renewal rate", "sBG model rate"]
+    cols = ["scheme", "group", "people", "renewals due", "renewed", "renewal rate"]
+    cols.append("sBG model rate")
     if renewals is None or not renewals.models:
         return pd.DataFrame(columns=cols)
     rows = []
     for scheme in renewals.models:
         r = renewals.rates.loc[renewals.rates["scheme"] == scheme]
-        first = r.loc[r["renewal"] == 1]
-        later = r.loc[r["renewal"] >= 2]
-        for who, part in (("first-year", first), ("renewing (2nd renewal on)", later)):
+        sp = renewals.spells.loc[renewals.spells["scheme"] == scheme]
+        lt = (
+            sp["left_truncated"].to_numpy(dtype=bool)
+            if "left_truncated" in sp
+            else np.zeros(len(sp), dtype=bool)
+        )
+        reached = _renewals_reached(sp)
+        parts = (
+            ("first", r.loc[r["renewal"] == 1], ~lt & (reached >= 1)),
+            ("later", r.loc[r["renewal"] >= 2], ~lt & (reached >= 2)),
+        )
+        for key, part, who in parts:
             due = int(part["due"].sum())
             renewed = int(part["renewed"].sum())
             rate_m = float((part["model_rate"] * part["due"]).sum() / due) if due else float("nan")
             rows.append(
                 {
                     "scheme": scheme,
-                    "members": who,
-                    "due to renew": due,
+                    "group": _GROUPS[key],
+                    "people": _people(sp.loc[who]),
+                    "renewals due": due,
                     "renewed": renewed,
                     "renewal rate": renewed / due if due else float("nan"),
                     "sBG model rate": rate_m,
                 }
             )
-        lt = renewals.spells.loc[
-            (renewals.spells["scheme"] == scheme) & renewals.spells["left_truncated"]
-        ]
-        if len(lt):
-            terms = lt[sbg.TERMS].to_numpy(dtype=np.int64)
-            lost = int(lt[sbg.CHURNED].sum())
-            renewed = int((terms - 1).sum())
+        if lt.any():
+            old = sp.loc[lt]
+            lost = int(old[sbg.CHURNED].sum())
+            renewed = int((old[sbg.TERMS].to_numpy(dtype=np.int64) - 1).sum())
             due = renewed + lost
             rows.append(
                 {
                     "scheme": scheme,
-                    "members": "long-standing (joined before the records)",
-                    "due to renew": due,
+                    "group": _GROUPS["long"],
+                    "people": _people(old.loc[reached[lt] >= 1]),
+                    "renewals due": due,
                     "renewed": renewed,
                     "renewal rate": renewed / due if due else float("nan"),
                     "sBG model rate": float("nan"),
                 }
             )
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=cols)
     return suppress_small_groups(
         out,
-        "due to renew",
+        "people",
         renewals.min_group,
-        columns=["renewed", "renewal rate", "sBG model rate"],
+        columns=["people", "renewals due", "renewed", "renewal rate", "sBG model rate"],
     )
 
 
-def renewal_reading(renewals: Renewals | None) -> list[str]:
-    """The sBG parameters of each scheme in plain words."""
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+
+
+def _ordinal(n: int) -> str:
+    if 1 <= n <= len(_ORDINALS):
+        return _ORDINALS[n - 1]
+    return (
+        f"{n}th" if 10 <= n % 100 <= 20 else f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+    )
+
+
+def renewal_reading(
+    renewals: Renewals | None, *, project_to: int = 5, gap: float = 0.05
+) -> list[str]:
+    """What the renewal figures say, per scheme, observed and projected kept apart.
+
+    For each modelled scheme: the first renewal, observed beside the sBG model; the
+    furthest renewal observed with at least ``min_group`` members due (as in the chart),
+    with the model's rate there; the model's projection to renewal ``project_to``,
+    called a projection when no renewal that far has been observed; a warning when the
+    model is noticeably above (or below) the observed rates; and the long-standing
+    members' rate for comparison (when at least ``min_group`` people).
+
+    A gap between the model and an observed rate is noticeable when it is larger than
+    ``gap`` (5 percentage points) and than twice the chance variation of a rate on that
+    many renewals (two binomial standard errors).
+
+    Returns
+    -------
+    list of str
+        Sentences, then the notes on schemes not modelled.
+    """
     if renewals is None:
         return []
-    lines = [
-        f"{scheme}: {line}"
-        for scheme, m in renewals.models.items()
-        for line in clv.interpret_params(m)
-    ]
+    table = renewal_table(renewals)
+    lines: list[str] = []
+    for scheme, model in renewals.models.items():
+        r = renewals.rates.loc[renewals.rates["scheme"] == scheme].sort_values("renewal")
+        shown = r.loc[r["due"] >= renewals.min_group]
+        lines += _scheme_reading(scheme, model, shown, renewals.min_group, project_to, gap)
+        long = table.loc[(table["scheme"] == scheme) & (table["group"] == _GROUPS["long"])]
+        long_rate = float(long["renewal rate"].iloc[0]) if len(long) else float("nan")
+        if np.isfinite(long_rate):
+            seen = int(shown["renewal"].max()) if len(shown) else 0
+            proj = float(model.retention_rate(project_to))
+            if seen < project_to and proj > long_rate + gap:
+                lines.append(
+                    f"{scheme}: long-standing members (joined before the records began, "
+                    f"many of them for years) renewed at {long_rate:.1%} (observed), well "
+                    f"below the {proj:.1%} the model projects for the {_ordinal(project_to)} "
+                    "renewal: another reason to read that projection as optimistic."
+                )
+            else:
+                lines.append(
+                    f"{scheme}: for comparison, long-standing members (joined before the "
+                    f"records began) renewed at {long_rate:.1%} (observed)."
+                )
+        if not model.converged_:
+            lines.append(f"{scheme}: {model.message_}")
     return lines + renewals.notes
+
+
+def _scheme_reading(
+    scheme: str,
+    model: sbg.ShiftedBetaGeometric,
+    shown: pd.DataFrame,
+    min_group: int,
+    project_to: int,
+    gap: float,
+) -> list[str]:
+    """Observed against modelled renewal rates of one scheme (``shown``: enough members due)."""
+    lines = []
+    m1 = float(model.retention_rate(1))
+    first = shown.loc[shown["renewal"] == 1]
+    if len(first):
+        lines.append(
+            f"{scheme}: at the first renewal, {float(first['observed_rate'].iloc[0]):.1%} of "
+            f"new members renewed (observed); the model's rate is {m1:.1%}."
+        )
+    else:
+        lines.append(
+            f"{scheme}: the model puts the first renewal at {m1:.1%}; too few members have "
+            "reached it yet to show the observed rate."
+        )
+    seen = int(shown["renewal"].max()) if len(shown) else 0
+    if seen > 1:
+        last = shown.loc[shown["renewal"] == seen].iloc[0]
+        lines.append(
+            f"{scheme}: so far, among members who joined within the records, the furthest "
+            f"renewal with at least {min_group} members due is the {_ordinal(seen)}: "
+            f"{float(last['observed_rate']):.1%} renewed there (observed), where the model "
+            f"expected {float(last['model_rate']):.1%}."
+        )
+    if seen < project_to:
+        proj = float(model.retention_rate(project_to))
+        lines.append(
+            f"{scheme}: the model projects renewal rates rising as the less committed leave, "
+            f"to {proj:.1%} at the {_ordinal(project_to)} renewal. That is a projection, not "
+            + (
+                f"an observation: beyond the {_ordinal(seen)} renewal there is not yet "
+                "enough to observe."
+                if seen
+                else "an observation."
+            )
+        )
+    obs = shown["observed_rate"].to_numpy(dtype=float)
+    mod = shown["model_rate"].to_numpy(dtype=float)
+    due = shown["due"].to_numpy(dtype=float)
+    noise = 2 * np.sqrt(mod * (1 - mod) / due)
+    diff = mod - obs
+    big = np.abs(diff) > np.maximum(gap, noise)
+    steps = shown["renewal"].to_numpy(dtype=np.int64)
+    for sign, word, meaning in ((1, "above", "optimistic"), (-1, "below", "cautious")):
+        hit = big & (sign * diff > 0)
+        if hit.any():
+            where = _and(
+                [
+                    f"the {_ordinal(int(k))} renewal ({m:.1%} against {o:.1%} observed)"
+                    for k, m, o in zip(steps[hit], mod[hit], obs[hit], strict=True)
+                ]
+            )
+            lines.append(
+                f"{scheme}: the model runs noticeably {word} what was observed at {where}, "
+                f"more than chance explains: read its projected rates as {meaning}, and "
+                "plan with the observed ones."
+            )
+    return lines
+
+
+def _model_line(ax: Any, x: Any, y: Any, seen: int, colour: str, scheme: str) -> None:
+    """The model's curve: solid over the renewals observed, dashed beyond (projection)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    inside = x <= seen
+    if inside.any():
+        ax.plot(x[inside], y[inside], color=colour, linewidth=2, label=f"{scheme}: sBG model")
+    k = max(int(inside.sum()) - 1, 0)
+    if k < len(x) - 1:
+        ax.plot(
+            x[k:],
+            y[k:],
+            color=colour,
+            linewidth=2,
+            linestyle="--",
+            label=f"{scheme}: sBG projection (not yet observed)",
+        )
 
 
 def renewal_chart(renewals: Renewals | None, periods: int = 8) -> Figure | None:
     """Renewal curves: members still with us after each renewal, and renewal rates.
 
-    Left: the share of a new cohort still members after each renewal, projected by the
-    sBG model (line) and observed (points). Right: the renewal rate at each renewal.
-    Observed points resting on fewer than ``min_group`` members are left out.
+    Left: the share of a new cohort still members after each renewal, from the sBG
+    model (line) and observed (points). Right: the renewal rate at each renewal. The
+    model's line is solid over the renewals observed and dashed beyond them, where it
+    is a projection. Observed points resting on fewer than ``min_group`` members are
+    left out.
     """
     if renewals is None or not renewals.models:
         return None
@@ -1322,13 +1575,13 @@ def renewal_chart(renewals: Renewals | None, periods: int = 8) -> Figure | None:
         r = renewals.rates.loc[renewals.rates["scheme"] == scheme]
         n = max(periods, int(r["renewal"].max()) if len(r) else 0)
         proj = model.project(n)
-        left.plot(proj["period"], proj["survival"], color=c, linewidth=2, label=f"{scheme}: sBG")
         ok = r.loc[r["due"] >= renewals.min_group].sort_values("renewal")
         # observed survival: product of the observed rates while every step is reliable
         steps = ok["renewal"].to_numpy()
         n_ok = int(np.argmax(np.r_[steps, -1] != np.arange(1, len(steps) + 2)))
         ok_run = ok.iloc[:n_ok]
         surv = np.r_[1.0, np.cumprod(ok_run["observed_rate"].to_numpy())]
+        _model_line(left, proj["period"], proj["survival"], n_ok, c, scheme)
         left.plot(
             np.r_[0, ok_run["renewal"].to_numpy()],
             surv,
@@ -1337,13 +1590,8 @@ def renewal_chart(renewals: Renewals | None, periods: int = 8) -> Figure | None:
             markersize=8,
             label=f"{scheme}: observed",
         )
-        right.plot(
-            proj["period"][1:],
-            proj["retention_rate"][1:],
-            color=c,
-            linewidth=2,
-            label=f"{scheme}: sBG",
-        )
+        seen = int(steps.max()) if len(steps) else 0
+        _model_line(right, proj["period"][1:], proj["retention_rate"][1:], max(seen, 1), c, scheme)
         right.plot(
             ok["renewal"],
             ok["observed_rate"],
@@ -1362,7 +1610,7 @@ def renewal_chart(renewals: Renewals | None, periods: int = 8) -> Figure | None:
     for ax in (left, right):
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_ylim(0, 1.02)
-        ax.legend(frameon=False)
+        ax.legend(frameon=False, fontsize="small")
     fig.suptitle("Membership renewal curves", fontweight="bold", fontsize=16)
     return fig
 

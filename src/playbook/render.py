@@ -358,7 +358,7 @@ def write_index(
         for n, h, t in pages
     )
     csvs = sorted(folder.glob("*.csv"))
-    per_person = [p.name for p in csvs if _names_people(p)]
+    per_person = [p.name for p in [*csvs, *sorted(folder.glob("*.parquet"))] if _names_people(p)]
     exports = [p.name for p in csvs if p.name not in per_person] + sorted(
         p.name for p in folder.glob("*.html") if p.name.startswith(("persona", "cards"))
     )
@@ -370,10 +370,11 @@ def write_index(
     if per_person:
         export_html += (
             "<h2>Customer lists for the box office</h2>"
-            "<p>One row per customer, with the box office's own customer numbers so the "
-            "list can be loaded into the ticketing system. Keep them inside the "
-            "organisation: remove them from this folder before it is shared (a board "
-            f"pack needs only the pages and exports above).</p><ul>{links(per_person)}</ul>"
+            "<p>One row per customer (the action list carries the box office's own "
+            "customer numbers, so it can be loaded into the ticketing system). Keep them "
+            "inside the organisation: remove them from this folder before it is shared "
+            "(a board pack needs only the pages and exports above).</p>"
+            f"<ul>{links(per_person)}</ul>"
         )
     headline_path = folder / "headline.html"
     headline = (
@@ -393,9 +394,14 @@ def write_index(
 
 
 def _names_people(path: Path) -> bool:
-    """Whether an exported CSV has a row per customer (a customer number column)."""
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        header = next(csv.reader([fh.readline()]), [])
+    """Whether an exported CSV or Parquet file has a row per customer (a customer column)."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        header = pq.read_schema(path).names
+    else:
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            header = next(csv.reader([fh.readline()]), [])
     return any(c.strip() in ("customer_id", "source_customer_id") for c in header)
 
 

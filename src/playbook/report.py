@@ -199,7 +199,7 @@ _HEADING_WORDS = {
 def heading(name: object) -> object:
     """A column name like ``share_of_customers`` as a heading: "Share of customers".
 
-    Only names written as code (lower case words joined by ``_``) change; headings already
+    Only names in lower case (words joined by ``_`` or spaces) change; headings already
     written for people are left as they are.
 
     Examples
@@ -211,8 +211,8 @@ def heading(name: object) -> object:
     >>> heading("Tier")
     'Tier'
     """
-    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name):
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9]*([_ ][a-z0-9]+)*", name):
         return name
-    words = [_HEADING_WORDS.get(w, w) for w in name.split("_")]
+    words = [_HEADING_WORDS.get(w, w) for w in re.split(r"[_ ]", name)]
     text = " ".join(words)
     return text[0].upper() + text[1:]
