@@ -271,7 +271,7 @@ def test_summary_has_no_customer_rows(org: Tables) -> None:
     s = features.feature_summary(f, min_group=2)
     assert "customer_id" not in s.columns
     assert set(s["feature"]) <= set(features.FEATURE_COLUMNS)
-    assert s.set_index("feature").loc[FC.frequency, "typical"] == "median 2.00"
+    assert s.set_index("feature").loc[FC.frequency, "typical"] == "median 2"
     hidden = features.feature_summary(f, min_group=10)  # three customers: too few to show
     assert (hidden["typical"] == "–").all() and hidden.attrs["suppressed"] == 1
 
@@ -302,3 +302,28 @@ def test_feature_arrays_match_the_frame(org: Tables) -> None:
         np.testing.assert_array_equal(got.astype(want.dtype), want)
     with pytest.raises(ValueError, match="Unknown feature columns: nope"):
         features.feature_arrays(prep, AS_OF, ["nope"])
+
+
+def test_summary_typical_values_read_aloud() -> None:
+    n = 11
+    f = pd.DataFrame(
+        {
+            FC.recency_days: np.full(n, 695.4),
+            FC.avg_lead_days: np.full(n, 9.34),
+            FC.ticket_spend: np.full(n, 63.0),
+            FC.avg_ticket_price: np.full(n, 28.25),
+            FC.total_spend: np.full(n, 1234.5),
+            FC.weekend_share: np.full(n, 0.25),
+            FC.avg_party_size: np.full(n, 2.5),
+        }
+    )
+    typical = features.feature_summary(f, min_group=10).set_index("feature")["typical"]
+    assert typical[FC.recency_days] == "median 695 days"  # whole days
+    assert typical[FC.avg_lead_days] == "median 9 days"
+    assert typical[FC.ticket_spend] == "median £63"  # money in the currency
+    assert typical[FC.avg_ticket_price] == "median £28.25"
+    assert typical[FC.total_spend] == "median £1,234"
+    assert typical[FC.weekend_share] == "median 25%"
+    assert typical[FC.avg_party_size] == "median 2.50"
+    euro = features.feature_summary(f, min_group=10, currency="EUR").set_index("feature")
+    assert euro.loc[FC.ticket_spend, "typical"] == "median €63"

@@ -122,20 +122,81 @@ def hand_segmentation(sizes: dict[int, int]) -> Segmentation:
 
 
 def test_build_personas_and_suppression() -> None:
-    seg = hand_segmentation({0: 40, 1: 25, 2: 4})
+    seg = hand_segmentation({0: 40, 1: 25, 2: 4, 3: 12})
     p = personas.build_personas(seg, min_group=10)
+    # P3 (4 customers) is folded, and P4 (12) with it: else P3 = all minus the rest
     assert list(p[personas.PERSONA_ID]) == ["P1", "P2", "other"]
     assert p.loc[0, "name"] == "Weekend families"
     assert p.loc[1, "name"] == "Last-minute comedy solo-goers"
     assert p.loc[0, "customers"] == 40
-    assert p.loc[0, "share_customers"] == pytest.approx(40 / 69)
+    assert p.loc[0, "share_customers"] == pytest.approx(40 / 81)
     other = p.iloc[-1]
     assert other["name"] == OTHER and pd.isna(other["customers"])
     assert pd.isna(other["share_revenue"]) and other["moments"] == []
-    assert p.attrs["suppressed"] == 1 and p.attrs["suppressed_customers"] == 4
+    assert p.attrs["suppressed"] == 1 and p.attrs["complementary"] == 1
+    assert p.attrs["suppressed_customers"] == 16
     html = personas.cards_html(p)
-    assert html.count("class='pb-card'") == 2  # no card for the merged small group
+    assert html.count("class='pb-card'") == 2  # no card for the merged small groups
     assert "merged" in html
+
+
+def test_a_lone_small_persona_is_not_left_alone() -> None:
+    seg = hand_segmentation({0: 40, 1: 25, 2: 4})
+    p = personas.build_personas(seg, min_group=10)
+    assert list(p[personas.PERSONA_ID]) == ["P1", "other"]  # P2 folded with P3
+    assert p.attrs["suppressed"] == 1 and p.attrs["complementary"] == 1
+
+
+def test_ladder_share_of_a_hidden_cell_is_hidden() -> None:
+    seg = hand_segmentation({0: 40, 1: 25})
+    # P1: 22 first-timers, 15 returners, 3 regulars (a small cell); P2: 13 first-timers,
+    # 12 regulars. The 3 needs a partner in its row (P1's size is shown): the 22, not
+    # the 15 (alone in the returner column, it could not get a partner there); then
+    # the first-timer column and P2's row hide the 13 and the 12.
+    seg.tiers.iloc[22:37] = "returner"
+    seg.tiers.iloc[37:40] = "regular"
+    seg.tiers.iloc[53:65] = "regular"
+    hidden = segments.cluster_tier_masks(seg.clusters, seg.tiers, 2, 10)[1]
+    assert hidden.loc[0].to_dict() == {
+        **dict.fromkeys(hidden.columns, False),
+        "first_timer": True,
+        "regular": True,
+    }
+    assert hidden.loc[1, ["first_timer", "regular"]].all()
+    p = personas.build_personas(seg, min_group=10).set_index(personas.PERSONA_ID)
+    assert p.loc["P1", "ladder"] == "First-timer –, Returner 38%"  # not "First-timer 55%"
+    assert p.loc["P2", "ladder"] == "First-timer –, Regular –"  # not "… 52%, … 48%"
+    assert p.attrs["hidden_shares"] == 3
+    text = segments.privacy_text(10, p, what="persona groups")
+    assert "at least 10 customers. 3 shares or averages" in text and "shown as –" in text
+
+
+def test_small_sub_group_shares_are_hidden_on_cards() -> None:
+    seg = hand_segmentation({0: 40, 1: 25})
+    seg.features[FC.is_member] = np.arange(65) < 3  # 3 members in P1, none in P2
+    seg.features[FC.latest_nps] = np.where(np.arange(65) >= 40, 10.0, np.nan)
+    p = personas.build_personas(seg, min_group=10).set_index(personas.PERSONA_ID)
+    assert "– members" in p.loc["P1", "engagement"]  # not "8% members"
+    assert pd.isna(p.loc["P1", "member_share"])
+    assert "0% members" in p.loc["P2", "engagement"]
+    assert "too few NPS answers" in p.loc["P1", "engagement"]
+    assert "average NPS score 10.0" in p.loc["P2", "engagement"]  # 25 answers
+    assert p.loc["P2", "promoter_share"] == 1.0  # 25 promoters of 25 answers
+
+
+def test_cards_do_not_use_the_notebook_page_styles() -> None:
+    seg = hand_segmentation({0: 40, 1: 25})
+    html = personas.cards_html(personas.build_personas(seg, min_group=10))
+    # JupyterLab's ".jp-OutputArea-output dt/dd {float:left; width:20%/80%}" would
+    # pull labels away from their values: the card has no dl/dt/dd, and its own
+    # label, value and list rules set float, width and margin explicitly
+    assert "<dt" not in html and "<dd" not in html and "<dl" not in html
+    for cls in ("pb-label", "pb-value", "pb-field"):
+        rule = re.search(r"\.pb-card \." + cls + r"\{([^}]*)\}", html)
+        assert rule and "float:none" in rule.group(1) and "width:auto" in rule.group(1)
+        assert "margin:" in rule.group(1)
+    assert html.count("class='pb-label'>Moments that would suit them") == 2
+    assert "<ul class='pb-moments'>" in html
 
 
 def test_overrides_from_settings() -> None:

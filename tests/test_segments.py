@@ -115,16 +115,118 @@ def test_cluster_inputs_skip_empty_columns() -> None:
 
 
 def test_profile_masks_small_clusters() -> None:
-    n = 40
+    n = 55
     f = pd.DataFrame({c: np.arange(n, dtype=float) for c in segments.PROFILE_COLUMNS})
-    labels = pd.Series([0] * 35 + [1] * 5, name="cluster")
+    labels = pd.Series([0] * 30 + [1] * 20 + [2] * 5, name="cluster")
     prof = segments.cluster_profile(f, labels, min_group=10)
-    assert prof.loc[0, "customers"] == 35
-    assert prof.loc[1].isna().all()
-    assert prof.attrs["suppressed"] == 1
+    assert prof.loc[0, "customers"] == 30
+    # the small cluster, and the next smallest with it: else 5 = 55 - 30 - 20
+    assert prof.loc[2].isna().all() and prof.loc[1].isna().all()
+    assert prof.attrs["suppressed"] == 1 and prof.attrs["complementary"] == 1
     fig = segments.profile_heatmap(f, labels, min_group=10)
     ax = fig.axes[0]
     assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+
+
+# --- secondary suppression of the cluster tables -------------------------------------
+
+TIERS = ["first_timer", "returner", "regular", "loyal", "champion", "lapsed"]
+# The demo report's cluster × tier table: Champion has 1 and 2 in clusters 1 and 3
+REVIEW_TABLE = {
+    0: [3150, 857, 325, 343, 1, 5003],
+    1: [495, 242, 162, 860, 471, 1187],
+    2: [880, 227, 90, 155, 2, 1296],
+    3: [705, 246, 163, 112, 0, 1349],
+    4: [0, 30, 0, 348, 421, 94],
+}
+
+
+def table_segmentation(table: dict[int, list[int]]) -> segments.Segmentation:
+    """A segmentation whose cluster × tier counts are ``table`` (rows: clusters)."""
+    pairs = [
+        (k, t)
+        for k, row in table.items()
+        for t, n in zip(TIERS, row, strict=True)
+        for _ in range(n)
+    ]
+    ids = pd.Index([f"C{i:06d}" for i in range(len(pairs))], name=FC.customer_id)
+    clusters = pd.Series([k for k, _ in pairs], index=ids, name="cluster")
+    tier = pd.Series([t for _, t in pairs], index=ids, name="tier")
+    f = pd.DataFrame({FC.recent_spend: 10.0, FC.total_spend: 20.0}, index=ids)
+    model = BehaviourClusters()
+    model.n_clusters_ = len(table)
+    return segments.Segmentation(
+        f,
+        pd.DataFrame(index=ids),
+        tier,
+        pd.DataFrame(index=ids),
+        f,
+        model,
+        clusters,
+        pd.Timestamp("2026-08-31"),
+    )
+
+
+def test_cluster_by_tier_hides_no_lone_cell() -> None:
+    seg = table_segmentation(REVIEW_TABLE)
+    table = segments.clusters_by_tier(seg, min_group=10).set_index("cluster")
+    hidden = table.isna().to_numpy()
+    counts = np.array(list(REVIEW_TABLE.values()))
+    # Champion 1 and 2 alone in their rows (cluster sizes shown) and together only 3 in
+    # their column (tier size shown): partners are hidden until no row or column can
+    # be subtracted back, known answer:
+    expected = np.zeros_like(hidden)
+    for k, t in [(0, 2), (0, 4), (2, 1), (2, 2), (2, 4), (4, 1), (4, 4)]:
+        expected[k, t] = True
+    np.testing.assert_array_equal(hidden, expected)
+    for axis in (0, 1):
+        n_hidden = (hidden & (counts > 0)).sum(axis=axis)
+        assert not (n_hidden == 1).any()
+        sums = np.where(hidden, counts, 0).sum(axis=axis)
+        assert ((sums == 0) | (sums >= 10)).all()
+    assert table.attrs["suppressed"] == 2 and table.attrs["complementary"] == 5
+    text = segments.privacy_text(10, table, what="cells")
+    assert "2 of the cells" in text and "5 more are hidden" in text
+    sizes = segments.cluster_sizes(seg, min_group=10)
+    assert sizes["customers"].notna().all()  # every cluster is big enough
+
+
+def test_a_lone_small_cluster_gets_a_partner() -> None:
+    seg = table_segmentation(
+        {0: [40, 0, 0, 0, 0, 0], 1: [25, 0, 0, 0, 0, 0], 2: [4, 0, 0, 0, 0, 0]}
+    )
+    sizes = segments.cluster_sizes(seg, min_group=10)
+    assert list(sizes["customers"].isna()) == [False, True, True]
+    assert sizes.loc[1:, ["share_customers", "share_revenue"]].isna().all().all()
+    assert sizes.attrs["suppressed"] == 1 and sizes.attrs["complementary"] == 1
+    table = segments.clusters_by_tier(seg, min_group=10)
+    assert list(table["First-timer"].isna()) == [False, True, True]
+
+
+def test_small_sub_group_shares_are_hidden() -> None:
+    n = 60
+    f = pd.DataFrame({c: np.zeros(n) for c in segments.PROFILE_COLUMNS})
+    labels = pd.Series([0] * 30 + [1] * 30, name="cluster")
+    f[FC.is_member] = [True] * 3 + [False] * 27 + [True] * 15 + [False] * 15
+    f[FC.is_donor] = [True] * 25 + [False] * 5 + [False] * 30  # 5 non-donors: small too
+    f[FC.latest_nps] = [9.0] * 4 + [np.nan] * 26 + [7.0] * 12 + [np.nan] * 18
+    prof = segments.cluster_profile(f, labels, min_group=10)
+    assert pd.isna(prof.loc[0, FC.is_member])  # 10% of 30 would be 3 members
+    assert prof.loc[1, FC.is_member] == pytest.approx(0.5)
+    assert pd.isna(prof.loc[0, FC.is_donor]) and prof.loc[1, FC.is_donor] == 0
+    assert pd.isna(prof.loc[0, FC.latest_nps])  # the mean of 4 answers
+    assert prof.loc[1, FC.latest_nps] == 7.0
+
+
+def test_k_chart_has_whole_numbers_of_clusters() -> None:
+    model = BehaviourClusters()
+    model.scores_ = pd.DataFrame(
+        {"k": [4, 5, 6, 7, 8], "silhouette": [0.29, 0.31, 0.3, 0.28, 0.23]}
+    )
+    model.n_clusters_ = 5
+    fig = segments.k_chart(model)
+    ticks = fig.axes[0].get_xticks()
+    assert list(ticks) == [4, 5, 6, 7, 8]
 
 
 # --- recovery of the generator's latent segments -------------------------------------

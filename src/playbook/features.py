@@ -819,11 +819,44 @@ def empty_features() -> pd.DataFrame:
     return frame
 
 
-def feature_summary(features: pd.DataFrame, min_group: int = 10) -> pd.DataFrame:
+_SUMMARY_DAYS = (FC.recency_days, FC.tenure_days, FC.avg_lead_days)
+_SUMMARY_MONEY = (
+    FC.ticket_spend,
+    FC.recent_spend,
+    FC.subscription_spend,
+    FC.membership_spend,
+    FC.donation_spend,
+    FC.total_spend,
+    FC.avg_ticket_price,
+)
+
+
+def _typical(col: str, value: float, currency: str) -> str:
+    """A median in words: whole days, money in the currency, shares as percentages."""
+    from playbook.report import format_money
+
+    if col in _SUMMARY_DAYS:
+        days = int(round(value))
+        return f"median {days:,} day" + ("" if days == 1 else "s")
+    if col in _SUMMARY_MONEY:
+        whole = abs(value) >= 100 or float(value).is_integer()
+        return f"median {format_money(value, currency, 0 if whole else 2)}"
+    if col.endswith("_share") or col == FC.email_click_rate:
+        return f"median {value:.0%}"
+    if float(value).is_integer():
+        return f"median {value:,.0f}"
+    return f"median {value:,.2f}"
+
+
+def feature_summary(
+    features: pd.DataFrame, min_group: int = 10, currency: str = "GBP"
+) -> pd.DataFrame:
     """A data dictionary of the features: meaning, a typical value and the share filled.
 
     Only whole-population statistics are shown, never a single customer; with fewer
-    customers than ``min_group`` the typical values are hidden too.
+    customers than ``min_group`` the typical values are hidden too. Typical values are
+    written for reading aloud: days as whole days, money in ``currency`` (``£63``,
+    ``£28.25``), shares as percentages.
     """
     if len(features) < min_group:
         out = pd.DataFrame({"feature": list(FEATURE_DOCS), "meaning": list(FEATURE_DOCS.values())})
@@ -850,7 +883,7 @@ def feature_summary(features: pd.DataFrame, min_group: int = 10) -> pd.DataFrame
             {
                 "feature": col,
                 "meaning": doc,
-                "typical": "–" if pd.isna(med) else f"median {med:,.2f}",
+                "typical": "–" if pd.isna(med) else _typical(col, float(med), currency),
                 "filled": filled,
             }
         )

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from playbook import tiers
+from playbook import segments, tiers
 from playbook.config import OrgConfig
 from playbook.features import FC, settings
 from playbook.privacy import OTHER
@@ -444,7 +444,13 @@ def _lead_text(days: float) -> str:
     return f"books about {days / 30.4:.0f} months ahead"
 
 
-def _describe(row: pd.Series, base: pd.Series, labels: Mapping[str, str], symbol: str) -> dict:
+def _describe(
+    row: pd.Series,
+    base: pd.Series,
+    labels: Mapping[str, str],
+    symbol: str,
+    hidden_tiers: frozenset[str] = frozenset(),
+) -> dict:
     arts = _top_artforms(row)
     artforms = ", ".join(f"{a} {_pct(s)}" for a, s in arts) or "artform not recorded"
     party = row.get(FC.avg_party_size, np.nan)
@@ -472,13 +478,20 @@ def _describe(row: pd.Series, base: pd.Series, labels: Mapping[str, str], symbol
     engagement = (
         f"email click rate {_pct(row.get(FC.email_click_rate, np.nan))} "
         f"(all customers {_pct(base.get(FC.email_click_rate, np.nan))}); "
-        + ("no NPS answers" if pd.isna(nps) else f"average NPS score {nps:.1f} of 10")
+        + (
+            "too few NPS answers to show a score"
+            if pd.isna(nps)
+            else f"average NPS score {nps:.1f} of 10"
+        )
         + f"; {_pct(row.get(FC.is_member, np.nan))} members, "
         f"{_pct(row.get(FC.is_donor, np.nan))} donors"
     )
     tier_shares = {t: row.get(f"tier_{t}", 0.0) for t in tiers.ALL_TIERS}
     top_tiers = sorted(tier_shares.items(), key=lambda kv: -kv[1])[:2]
-    ladder = ", ".join(f"{labels[t]} {_pct(s)}" for t, s in top_tiers if s > 0)
+    # a share of a hidden cluster × tier cell would give the hidden count away
+    ladder = ", ".join(
+        f"{labels[t]} {'–' if t in hidden_tiers else _pct(s)}" for t, s in top_tiers if s > 0
+    )
     return {
         "artforms": artforms,
         "when": when,
@@ -505,7 +518,10 @@ def build_personas(
         From :func:`playbook.segments.segment_customers`.
     min_group : int
         Groups with fewer customers are folded into one "Other (small groups)" row,
-        whose figures are masked and which gets no card.
+        whose figures are masked and which gets no card; so are the groups hidden with
+        them in the segmentation tables (:func:`playbook.segments.cluster_tier_masks`),
+        else a folded group is the customer total minus the others. Tier shares
+        (``ladder``) of hidden cluster × tier cells show as "–".
     cfg : OrgConfig, optional
         Settings (``personas`` section: ``per_tier``, ``max_moments``, ``overrides``).
     currency_symbol : str
@@ -519,8 +535,9 @@ def build_personas(
         ``avg_lifetime_spend``, descriptions (``ladder``, ``artforms``, ``when``,
         ``how``, ``price``, ``engagement``), ``moments`` (list of dicts with
         ``element``, ``stage``, ``idea``), ``notes``, and the numeric averages.
-        ``attrs["suppressed"]`` counts folded groups, ``attrs["suppressed_customers"]``
-        the customers in them.
+        ``attrs["suppressed"]`` counts the folded groups below ``min_group``,
+        ``attrs["complementary"]`` those folded with them, and
+        ``attrs["suppressed_customers"]`` the customers in all of them.
     """
     cfg = cfg if cfg is not None else seg.config
     s = persona_settings(cfg)
@@ -528,11 +545,27 @@ def build_personas(
     labels = tiers.tier_labels(cfg)
     total_c = max(int(prof["customers"].sum()), 1)
     total_r = float(prof["revenue_12m"].sum())
-    small = prof["customers"] < min_group
+    small, hidden_cells, n_primary = _hidden_personas(seg, prof.index, min_group)
+    keys = _group_keys(seg, bool(s.get("per_tier", False)))
+    shown = prof.copy()  # what cards and exports show: small sub-group shares masked
+    sub = segments.small_share_mask(seg.features, keys, min_group).reindex(prof.index)
+    for col in sub.columns:
+        shown.loc[sub[col].fillna(False).to_numpy(dtype=bool), col] = np.nan
+    if FC.latest_nps in sub.columns:
+        answers = seg.features[FC.latest_nps].notna().groupby(keys).sum()
+        promoters = (seg.features[FC.latest_nps] >= 9).groupby(keys).sum()
+        rest = answers - promoters
+        small_p = ((promoters > 0) & (promoters < min_group)) | ((rest > 0) & (rest < min_group))
+        hide_p = small_p.reindex(prof.index).fillna(False).to_numpy(dtype=bool)
+        shown.loc[
+            hide_p | sub[FC.latest_nps].fillna(False).to_numpy(dtype=bool), "promoter_share"
+        ] = np.nan
     rows = []
-    for pid, row in prof.loc[~small].iterrows():  # one iteration per persona, not customer
-        d = _describe(row, base, labels, currency_symbol)
-        p = {**row.to_dict(), **d}
+    for pid, raw in prof.loc[~small].iterrows():  # one iteration per persona, not customer
+        hidden_tiers = frozenset(hidden_cells.get(str(pid).split("-")[0], ()))
+        row = shown.loc[pid]
+        d = _describe(row, base, labels, currency_symbol, hidden_tiers)
+        p = {**raw.to_dict(), **d}  # names and moment ideas read the unmasked averages
         name = generate_name(p, base)
         if "-" in str(pid):
             name = f"{name} ({labels[str(pid).split('-', 1)[1]]})"
@@ -584,15 +617,68 @@ def build_personas(
                 "generated_name": OTHER,
                 "customers": np.nan,
                 "moments": [],
-                "notes": f"{n_small} group(s) below {min_group} customers, merged and hidden",
+                "notes": (
+                    f"{n_small} group(s) merged and hidden: {n_primary} below {min_group} "
+                    "customers, the others so that those cannot be worked out from totals"
+                    if n_small > n_primary
+                    else f"{n_small} group(s) below {min_group} customers, merged and hidden"
+                ),
             }
         )
         for c in ("ladder", "artforms", "when", "how", "price", "engagement"):
             other[c] = "–"
         out = pd.concat([out, pd.DataFrame([other])], ignore_index=True)
-    out.attrs["suppressed"] = n_small
+    shown_ids = list(prof.index[~small.to_numpy()])
+    shown_cols = [c for c in (*sub.columns, "promoter_share") if c in shown.columns]
+    n_sub = int(
+        (shown.loc[shown_ids, shown_cols].isna() & prof.loc[shown_ids, shown_cols].notna())
+        .to_numpy()
+        .sum()
+    )
+    ladders = out.loc[out[PERSONA_ID].isin(shown_ids), "ladder"] if shown_ids else []
+    n_ladder = sum(str(x).count(" –") for x in ladders)
+    out.attrs["hidden_shares"] = n_ladder + n_sub
+    out.attrs["suppressed"] = n_primary
+    out.attrs["complementary"] = n_small - n_primary
     out.attrs["suppressed_customers"] = int(prof.loc[small, "customers"].sum())
     return out
+
+
+def _hidden_personas(
+    seg: Segmentation, ids: pd.Index, min_group: int
+) -> tuple[pd.Series, dict[str, set[str]], int]:
+    """Which persona groups to fold away, and which tier shares to hide in the others.
+
+    Uses the same hidden clusters and cluster × tier cells as the segmentation tables
+    (:func:`playbook.segments.cluster_tier_masks`), so a figure hidden there is not
+    given away here. Ids are ``P<k>`` (a cluster) or ``P<k>-<tier>`` (a cell).
+
+    Returns
+    -------
+    small : pandas.Series
+        Indexed like ``ids``: True = fold into "Other (small groups)".
+    hidden_cells : dict
+        Persona ``P<k>`` → tiers whose share must not be shown.
+    n_primary : int
+        How many of the folded groups are below ``min_group`` themselves.
+    """
+    k = int(seg.model.n_clusters_)
+    hide_k, hide_cells = segments.cluster_tier_masks(seg.clusters, seg.tiers, k, min_group)
+    cells = {f"P{i + 1}": {t for t in hide_cells.columns if hide_cells.loc[i, t]} for i in range(k)}
+    flags, primary = [], 0
+    counts = pd.crosstab(seg.clusters, seg.tiers.astype("string"))
+    sizes = seg.clusters.value_counts()
+    for pid in ids:  # one iteration per persona group
+        cluster_id, _, tier = str(pid).partition("-")
+        i = int(cluster_id[1:]) - 1
+        if tier:
+            n = int(counts.loc[i, tier]) if i in counts.index and tier in counts else 0
+            flags.append(tier in cells[cluster_id])
+        else:
+            n = int(sizes.get(i, 0))
+            flags.append(bool(hide_k.loc[i]))
+        primary += int(0 < n < min_group)
+    return pd.Series(flags, index=ids, dtype=bool), cells, primary
 
 
 def _unique_names(df: pd.DataFrame) -> pd.DataFrame:
@@ -655,16 +741,28 @@ def moments_table(personas: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 # Cards and exports
 # ---------------------------------------------------------------------------
+# The cards are shown inside a notebook's output area, whose page CSS styles bare
+# elements (JupyterLab: ".jp-OutputArea-output dt {float:left; width:20%}" and the
+# matching dd rule). So the card uses no dl/dt/dd, and every element it styles gets a
+# class of its own, scoped under .pb-card with an explicit float, width and margin.
 _CARD_CSS = """
 .pb-cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:16px;
 font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#222}
-.pb-card{border:1px solid #d0d7de;border-top:6px solid #0072B2;border-radius:8px;padding:14px 16px;
-background:#fff;font-size:15px;line-height:1.4}
-.pb-card h3{margin:0 0 4px 0;font-size:20px}.pb-card .pb-id{color:#666;font-size:13px}
+.pb-cards .pb-card{border:1px solid #d0d7de;border-top:6px solid #0072B2;border-radius:8px;
+padding:14px 16px;background:#fff;font-size:15px;line-height:1.4;text-align:left}
+.pb-cards .pb-card *{float:none;box-sizing:border-box}
+.pb-card h3.pb-name{margin:0 0 4px 0;padding:0;font-size:20px}
+.pb-card .pb-id{color:#666;font-size:13px}
 .pb-card .pb-kpis{display:flex;gap:14px;margin:8px 0;font-size:14px}
 .pb-card .pb-kpis b{display:block;font-size:20px;color:#0072B2}
-.pb-card dt{font-weight:600;margin-top:6px}.pb-card dd{margin:0}
-.pb-card ul{margin:4px 0 0 18px;padding:0}.pb-card .pb-el{font-variant:small-caps;color:#D55E00}
+.pb-card .pb-field{display:block;float:none;width:auto;margin:0;padding:0}
+.pb-card .pb-label{display:block;float:none;width:auto;font-weight:600;margin:6px 0 0 0;
+padding:0}
+.pb-card .pb-value{display:block;float:none;width:auto;margin:0;padding:0}
+.pb-card ul.pb-moments{display:block;float:none;width:auto;margin:4px 0 0 18px;padding:0;
+list-style:disc}
+.pb-card ul.pb-moments li{display:list-item;float:none;width:auto;margin:2px 0;padding:0}
+.pb-card .pb-el{font-variant:small-caps;color:#D55E00}
 .pb-card .pb-notes{background:#f4f7fb;padding:6px 8px;margin-top:8px;border-radius:4px}
 """
 
@@ -687,7 +785,11 @@ def _card_html(row: pd.Series, currency_symbol: str) -> str:
         f"<div><b>{_pct(row['share_revenue'])}</b>of revenue (12 months)</div>"
         f"<div><b>{currency_symbol}{spend:,.0f}</b>lifetime spend</div>"
     )
-    fields = "".join(f"<dt>{e(label)}</dt><dd>{e(str(row[key]))}</dd>" for key, label in _FIELDS)
+    fields = "".join(
+        f"<div class='pb-field'><div class='pb-label'>{e(label)}</div>"
+        f"<div class='pb-value'>{e(str(row[key]))}</div></div>"
+        for key, label in _FIELDS
+    )
     moments = "".join(
         f"<li><span class='pb-el'>{e(m['element'])}</span> ({e(m['stage'])}): {e(m['idea'])}</li>"
         for m in row["moments"]
@@ -695,8 +797,9 @@ def _card_html(row: pd.Series, currency_symbol: str) -> str:
     notes = f"<div class='pb-notes'>{e(str(row['notes']))}</div>" if row["notes"] else ""
     return (
         f"<div class='pb-card'><div class='pb-id'>{e(str(row[PERSONA_ID]))}</div>"
-        f"<h3>{e(str(row['name']))}</h3><div class='pb-kpis'>{kpis}</div>"
-        f"<dl>{fields}</dl><dt>Moments that would suit them</dt><ul>{moments}</ul>{notes}</div>"
+        f"<h3 class='pb-name'>{e(str(row['name']))}</h3><div class='pb-kpis'>{kpis}</div>"
+        f"{fields}<div class='pb-field'><div class='pb-label'>Moments that would suit them"
+        f"</div><ul class='pb-moments'>{moments}</ul></div>{notes}</div>"
     )
 
 
@@ -709,11 +812,19 @@ def cards_html(personas: pd.DataFrame, currency_symbol: str = "£", title: str =
     ]
     heading = f"<h2>{html.escape(title)}</h2>" if title else ""
     note = ""
-    suppressed = personas.attrs.get("suppressed", 0)
-    if suppressed:
+    suppressed = int(personas.attrs.get("suppressed", 0))
+    extra = int(personas.attrs.get("complementary", 0))
+    if suppressed or extra:
         note = (
-            f"<p><em>{suppressed} small group(s) fewer than the privacy threshold are merged "
-            "and have no card.</em></p>"
+            f"<p><em>{suppressed} small group(s) with fewer customers than the privacy "
+            "threshold are merged and have no card"
+            + (
+                f"; {extra} more group(s) are merged with them so that their figures "
+                "cannot be worked out from the totals."
+                if extra
+                else "."
+            )
+            + "</em></p>"
         )
     return f"<style>{_CARD_CSS}</style>{heading}{note}<div class='pb-cards'>{''.join(cards)}</div>"
 

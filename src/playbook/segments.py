@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import KMeans
 from sklearn.compose import ColumnTransformer
@@ -36,7 +37,6 @@ from threadpoolctl import threadpool_limits
 from playbook import charts, rfm, tiers
 from playbook.config import OrgConfig
 from playbook.features import FC, PreparedLines, artform_shares, build_features, prepare, settings
-from playbook.privacy import suppress_small_groups
 from playbook.tables import Tables
 
 CLUSTER = "cluster"
@@ -452,10 +452,10 @@ def choice_of_k(model: BehaviourClusters) -> pd.DataFrame:
 
 
 def k_chart(model: BehaviourClusters) -> Figure:
-    """Silhouette (or BIC) by number of clusters."""
+    """Silhouette (or BIC) by number of clusters (whole numbers on the x axis)."""
     col = "bic" if "bic" in model.scores_ else "silhouette"
     better = "lower is better" if col == "bic" else "higher is better"
-    return charts.line(
+    fig = charts.line(
         model.scores_,
         x="k",
         y=col,
@@ -463,6 +463,10 @@ def k_chart(model: BehaviourClusters) -> Figure:
         xlabel="Number of clusters",
         ylabel=col.upper() if col == "bic" else "Silhouette score",
     )
+    ax = fig.axes[0]
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xticks([int(k) for k in model.scores_["k"]])
+    return fig
 
 
 def stability_summary(seg: Segmentation, n_boot: int | None = None) -> pd.DataFrame:
@@ -476,8 +480,74 @@ def stability_summary(seg: Segmentation, n_boot: int | None = None) -> pd.DataFr
     )
 
 
+def cluster_tier_masks(
+    clusters: pd.Series,
+    tier: pd.Series | None,
+    n_clusters: int | None = None,
+    min_group: int = 10,
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Which clusters, and which cluster × tier cells, the report must hide.
+
+    Primary: clusters and cells with 1 to ``min_group - 1`` customers. Secondary
+    (:func:`playbook.rfm.protect_lines`): the report also shows the number of customers
+    (so the cluster sizes add up to a known total), each cluster's size (a row total of
+    the cluster × tier table) and each tier's size (a column total, in the ladder
+    table). Hidden figures are chosen together so that none can be worked out by
+    subtraction, and no set of hidden cells in a row or column adds up to a small group.
+
+    Parameters
+    ----------
+    clusters : pandas.Series
+        Cluster number per customer (0 = largest).
+    tier : pandas.Series or None
+        Ladder tier per customer (same index); ``None``: clusters only.
+    n_clusters : int, optional
+        Number of clusters (default: the largest number seen + 1).
+    min_group : int
+
+    Returns
+    -------
+    sizes : pandas.Series
+        Indexed 0 … n_clusters - 1: True = hide the cluster.
+    cells : pandas.DataFrame
+        Clusters × every tier of :data:`playbook.tiers.ALL_TIERS`: True = hide the cell.
+        Both carry ``attrs["primary"]``, the number hidden for being small.
+    """
+    k = int(n_clusters if n_clusters is not None else (clusters.max() + 1 if len(clusters) else 1))
+    sizes = clusters.value_counts().reindex(range(k), fill_value=0).to_numpy(dtype=float)
+    cols = list(tiers.ALL_TIERS)
+    if tier is not None:
+        cells = pd.crosstab(clusters, tier.reindex(clusters.index).astype("string"))
+        cells = cells.reindex(index=range(k), columns=cols, fill_value=0)
+    else:
+        cells = pd.DataFrame(0, index=range(k), columns=cols)
+    cell_counts = cells.to_numpy(dtype=float)
+    n_t = len(cols)
+    counts = np.concatenate([sizes, cell_counts.ravel()])
+    primary = (counts > 0) & (counts < min_group)
+    pos = np.arange(k * n_t).reshape(k, n_t) + k
+    lines: list[tuple[np.ndarray, np.ndarray]] = [(np.arange(k), np.ones(k))]
+    if tier is not None:
+        lines += [
+            (np.concatenate([[i], pos[i]]), np.concatenate([[1], -np.ones(n_t)])) for i in range(k)
+        ]
+        lines += [(pos[:, t], np.ones(k)) for t in range(n_t)]
+    hidden = rfm.protect_lines(counts, primary, lines, min_group)
+    size_mask = pd.Series(hidden[:k], index=range(k), name="hidden")
+    cell_mask = pd.DataFrame(hidden[k:].reshape(k, n_t), index=range(k), columns=cols)
+    size_mask.attrs["primary"] = int(primary[:k].sum())
+    cell_mask.attrs["primary"] = int(primary[k:].sum())
+    return size_mask, cell_mask
+
+
 def cluster_sizes(seg: Segmentation, min_group: int = 10) -> pd.DataFrame:
-    """Customers, share of customers and share of recent revenue per cluster (small masked)."""
+    """Customers, share of customers and share of recent revenue per cluster.
+
+    Clusters below ``min_group`` customers are masked, and so are the clusters
+    :func:`cluster_tier_masks` hides with them (a lone hidden cluster would be the
+    customer total minus the others). ``attrs["suppressed"]`` counts the small
+    clusters, ``attrs["complementary"]`` those hidden with them.
+    """
     f = seg.features
     g = f.groupby(seg.clusters)
     out = pd.DataFrame(
@@ -496,7 +566,8 @@ def cluster_sizes(seg: Segmentation, min_group: int = 10) -> pd.DataFrame:
     out = out.reset_index(drop=True)[
         [CLUSTER, "customers", "share_customers", "share_revenue", "avg_lifetime_spend"]
     ]
-    return suppress_small_groups(out, "customers", min_group)
+    hide, _ = cluster_tier_masks(seg.clusters, seg.tiers, seg.model.n_clusters_, min_group)
+    return rfm.hide_rows(out, hide.to_numpy(), hide.attrs["primary"])
 
 
 def cluster_profile(
@@ -504,15 +575,29 @@ def cluster_profile(
     labels: pd.Series,
     art_shares: pd.DataFrame | None = None,
     min_group: int = 10,
+    tier: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Mean of every profile feature per cluster (rows: clusters), small clusters masked.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame
+    labels : pandas.Series
+        Cluster number per customer.
+    art_shares : pandas.DataFrame, optional
+    min_group : int
+    tier : pandas.Series, optional
+        Ladder tier per customer: pass it (``seg.tiers``) so the clusters hidden here
+        are the ones hidden in the cluster tables (:func:`cluster_tier_masks`).
 
     Returns
     -------
     pandas.DataFrame
         Indexed by cluster number; ``customers`` plus the columns of
         :data:`PROFILE_COLUMNS` and the artform shares. Clusters with fewer than
-        ``min_group`` customers have every figure masked.
+        ``min_group`` customers, and those hidden with them so that they cannot be
+        worked out from the total, have every figure masked; in the others, shares and
+        means that describe a small sub-group are masked (:func:`small_share_mask`).
     """
     cols = [c for c in PROFILE_COLUMNS if c in features]
     frame = features[cols].astype(float)
@@ -521,9 +606,55 @@ def cluster_profile(
     g = frame.groupby(labels)
     out = g.mean()
     out.insert(0, "customers", g.size())
-    masked = suppress_small_groups(out, "customers", min_group, columns=list(out.columns))
+    n_k = int(max(out.index.max() + 1, 1)) if len(out) else 1
+    hide, _ = cluster_tier_masks(labels, tier, n_k, min_group)
+    masked = rfm.hide_rows(out, hide.reindex(out.index).to_numpy(), hide.attrs["primary"])
+    small = small_share_mask(features, labels, min_group).reindex(masked.index)
+    for col in small.columns:
+        masked.loc[small[col].fillna(False).to_numpy(dtype=bool), col] = np.nan
     masked.index.name = labels.name or CLUSTER
     return masked
+
+
+# Shares of customers (a count per cluster, and the rest) and means over the customers
+# who answered or were emailed: small sub-groups inside a big cluster.
+_COUNTED_SHARES = (FC.is_member, FC.is_donor)
+_ANSWER_MEANS = (FC.latest_nps, FC.email_click_rate)
+
+
+def small_share_mask(features: pd.DataFrame, keys: pd.Series, min_group: int) -> pd.DataFrame:
+    """Which per-group shares and means describe fewer than ``min_group`` customers.
+
+    "6% members" of a 50-customer cluster is 3 members: a share of customers is hidden
+    when the customers it counts, or the rest of the group, are 1 to ``min_group - 1``
+    people. A mean over those who answered (NPS) or received emails (click rate) is
+    hidden when fewer than ``min_group`` customers are behind it.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame
+    keys : pandas.Series
+        Group (cluster or persona) of every customer, same index.
+    min_group : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by group, one boolean column per checked feature present: True = hide.
+    """
+    g = features.groupby(keys)
+    size = g.size()
+    out: dict[str, pd.Series] = {}
+    for col in _COUNTED_SHARES:
+        if col in features:
+            yes = g[col].sum().astype(float)
+            no = size - yes
+            out[col] = ((yes > 0) & (yes < min_group)) | ((no > 0) & (no < min_group))
+    for col in _ANSWER_MEANS:
+        if col in features:
+            n = g[col].count()
+            out[col] = (n > 0) & (n < min_group)
+    return pd.DataFrame(out, index=size.index)
 
 
 def _fmt(col: str, v: float, symbol: str) -> str:
@@ -545,13 +676,16 @@ def profile_heatmap(
     min_group: int = 10,
     names: Mapping[int, str] | None = None,
     currency_symbol: str = "£",
+    tier: pd.Series | None = None,
 ) -> Figure:
     """Cluster profiles: colour = above (red) or below (blue) the average customer.
 
     Each cell shows the cluster's mean; its colour is how many standard deviations the
-    mean sits from the mean of all customers. Masked clusters are blank.
+    mean sits from the mean of all customers. Hidden clusters (see
+    :func:`cluster_profile`, which ``tier`` is passed on to) are blank.
     """
-    prof = cluster_profile(features, labels, art_shares, min_group).drop(columns="customers")
+    prof = cluster_profile(features, labels, art_shares, min_group, tier)
+    prof = prof.drop(columns="customers")
     cols = list(prof.columns)
     allc = features[[c for c in cols if c in features]].astype(float)
     if art_shares is not None:
@@ -587,15 +721,28 @@ def profile_heatmap(
 
 
 def clusters_by_tier(seg: Segmentation, min_group: int = 10) -> pd.DataFrame:
-    """Customers per cluster (rows) and tier (columns); small cells masked."""
+    """Customers per cluster (rows) and tier (columns).
+
+    Cells below ``min_group`` customers are masked, and so are the cells
+    :func:`cluster_tier_masks` hides with them: each cluster's size and each tier's
+    size are shown elsewhere, so a lone hidden cell in a row or column could be
+    worked out by subtraction. ``attrs["suppressed"]`` counts the small cells,
+    ``attrs["complementary"]`` the others hidden.
+    """
     labels = tiers.tier_labels(seg.config)
-    counts = pd.crosstab(seg.clusters.map(seg.cluster_names), seg.tiers.astype("string"))
-    counts = counts.reindex(columns=[t for t in tiers.ALL_TIERS if t in counts.columns])
-    small = (counts < min_group) & (counts > 0)
-    masked = counts.astype("Int64").mask(small)
+    k = seg.model.n_clusters_
+    _, hide = cluster_tier_masks(seg.clusters, seg.tiers, k, min_group)
+    n_primary = int(hide.attrs["primary"])
+    counts = pd.crosstab(seg.clusters, seg.tiers.astype("string"))
+    present = [t for t in tiers.ALL_TIERS if t in counts.columns]
+    counts = counts.reindex(index=range(k), columns=present, fill_value=0)
+    hide = hide.reindex(index=range(k), columns=present)
+    masked = counts.astype("Int64").mask(hide.to_numpy())
+    masked.index = [seg.cluster_names[i] for i in masked.index]
     masked.columns = [labels[t] for t in masked.columns]
     masked = masked.rename_axis(index=CLUSTER, columns=None).reset_index()
-    masked.attrs["suppressed"] = int(small.to_numpy().sum())
+    masked.attrs["suppressed"] = n_primary
+    masked.attrs["complementary"] = int(hide.to_numpy().sum()) - n_primary
     return masked
 
 
@@ -603,16 +750,37 @@ def privacy_text(min_group: int, *tables: pd.DataFrame, what: str = "groups") ->
     """One sentence on what small-group suppression did to ``tables``.
 
     Counts the groups or cells hidden because they held fewer than ``min_group``
-    customers (``attrs["suppressed"]`` of each table), or says none needed hiding.
-    ``what`` names them in the plural ("tiers", "cells").
+    customers (``attrs["suppressed"]`` of each table), and those hidden with them so
+    that they cannot be worked out from totals shown elsewhere
+    (``attrs["complementary"]``), and the shares shown as – inside groups that are
+    shown (``attrs["hidden_shares"]``), or says none needed hiding. ``what`` names them
+    in the plural ("tiers", "cells").
     """
     n = sum(int(t.attrs.get("suppressed", 0)) for t in tables)
-    if n:
-        return (
+    extra = sum(int(t.attrs.get("complementary", 0)) for t in tables)
+    shares = sum(int(t.attrs.get("hidden_shares", 0)) for t in tables)
+    share_text = (
+        f" {shares} share{'' if shares == 1 else 's'} or average{'' if shares == 1 else 's'} "
+        f"that would describe fewer than {min_group} people (or give a hidden figure away) "
+        f"{'is' if shares == 1 else 'are'} shown as –."
+        if shares
+        else ""
+    )
+    if not (n or extra) and shares:
+        return f"*Privacy: all {what} shown here have at least {min_group} customers.{share_text}*"
+    if n or extra:
+        text = (
             f"*Privacy: {n} of the {what} above had fewer than {min_group} customers; "
             "their figures are hidden (shown as – or left blank) or merged, so that no "
-            "figure can point at an individual.*"
+            "figure can point at an individual."
         )
+        if extra:
+            text += (
+                f" {extra} more {'is' if extra == 1 else 'are'} hidden with them, so that "
+                "the hidden figures cannot be worked out by subtracting the figures shown "
+                "from a total."
+            )
+        return text + share_text + "*"
     return (
         f"*Privacy: all {what} shown here have at least {min_group} customers, so nothing "
         "needed hiding.*"
