@@ -173,19 +173,44 @@ def test_tier_history() -> None:
 def test_summary_masks_small_tiers() -> None:
     rows = {f"r{i}": {FC.frequency: 2} for i in range(12)}  # 12 returners
     rows |= {f"f{i}": {FC.frequency: 1} for i in range(3)}  # 3 first-timers
-    f = feature_frame(rows)
+    rows |= {f"l{i}": {FC.last_visit: AS_OF - pd.Timedelta(days=900)} for i in range(20)}
+    rows |= {
+        f"g{i}": {FC.frequency: 6, FC.seasons_active: 3, FC.recent_visits: 3} for i in range(30)
+    }
+    f = feature_frame(rows)  # 30 loyal, 20 lapsed, 12 returners, 3 first-timers
     summary = tiers.tier_summary(f, tiers.assign_tiers(f), min_group=10)
     s = summary.set_index("tier")
-    assert s.loc["returner", "customers"] == 12
     assert pd.isna(s.loc["first_timer", "customers"])
     assert pd.isna(s.loc["first_timer", "share_revenue"])
+    # the 65 customers are shown elsewhere: 65 - 30 - 20 - 12 would give the 3 away, so
+    # the smallest other tier is hidden with them
+    assert pd.isna(s.loc["returner", "customers"]) and pd.isna(s.loc["returner", "share_customers"])
+    assert s.loc["loyal", "customers"] == 30 and s.loc["lapsed", "customers"] == 20
     assert s.loc["champion", "customers"] == 0  # empty is not small
-    assert summary.attrs["suppressed"] == 1
+    assert summary.attrs["suppressed"] == 1 and summary.attrs["complementary"] == 1
     fig = tiers.pyramid_chart(summary)
     ax = fig.axes[0]
     assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
     texts = " ".join(t.get_text() for t in ax.texts)
-    assert "hidden" in texts and "12 customers" in texts
+    assert "hidden" in texts and "30 customers" in texts and "12 customers" not in texts
+
+
+def test_tier_shares_by_season_leave_no_lone_hidden_cell() -> None:
+    history = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(80)],
+            "season": ["2024-25"] * 45 + ["2025-26"] * 35,
+            # 2024-25: 20 first-timers, 22 returners, 3 loyal; 2025-26: 15, 20, 0 loyal
+            "tier": ["first_timer"] * 20 + ["returner"] * 22 + ["loyal"] * 3
+            + ["first_timer"] * 15 + ["returner"] * 20,
+        }
+    )  # fmt: skip
+    table = tiers.tier_share_by_season(history, min_group=10).set_index("season")
+    assert pd.isna(table.loc["2024-25", "Loyal"])
+    assert pd.isna(table.loc["2024-25", "First-timer"])  # 45 - 22 - 20 = 3 otherwise
+    assert table.loc["2024-25", "Returner"] == 22
+    assert table.loc["2025-26"].tolist() == [15, 20, 0]
+    assert table.attrs["complementary"] == 1
 
 
 def test_tier_history_agrees_with_assign_tiers_at_each_season_end() -> None:

@@ -46,6 +46,7 @@ from playbook.features import (
     settings,
 )
 from playbook.privacy import suppress_small_groups
+from playbook.rfm import protect_lines
 from playbook.seasons import season_bounds, season_label, season_of, season_start_year
 from playbook.tables import Tables
 
@@ -431,9 +432,16 @@ def tier_summary(
     ]
     # an empty tier is simply empty: zero customers identify nobody, so it stays visible
     empty = out["customers"] == 0
-    masked = suppress_small_groups(out, "customers", min_group)
+    n = out["customers"].to_numpy()
+    small = (n < min_group) & ~empty.to_numpy()
+    # all customers (and all revenue) are shown elsewhere: a lone hidden tier, or hidden
+    # tiers adding up to a small group, would be the total minus the tiers shown
+    hide = protect_lines(n, small, [(np.arange(len(n)), np.ones(len(n)))], min_group)
+    flag = out.assign(_shown=np.where(hide, 0, min_group))
+    masked = suppress_small_groups(flag, "_shown", min_group).drop(columns="_shown")
     masked.loc[empty, "customers"] = 0
-    masked.attrs["suppressed"] = int(((out["customers"] < min_group) & ~empty).sum())
+    masked.attrs["suppressed"] = int(small.sum())
+    masked.attrs["complementary"] = int((hide & ~small).sum())
     return masked
 
 
@@ -499,11 +507,16 @@ def tier_share_by_season(
     counts = pd.crosstab(history[SEASON], history[TIER].astype("string"))
     counts = counts.reindex(columns=[t for t in ALL_TIERS if t in counts.columns])
     small = (counts < min_group) & (counts > 0)
-    masked = counts.astype("Int64").mask(small)
+    # each season's customer total is shown elsewhere: no lone hidden cell in a season
+    n_rows, n_cols = counts.shape
+    rows = [(np.arange(r * n_cols, (r + 1) * n_cols), np.ones(n_cols)) for r in range(n_rows)]
+    hide = protect_lines(counts.to_numpy().ravel(), small.to_numpy().ravel(), rows, min_group)
+    masked = counts.astype("Int64").mask(hide.reshape(counts.shape))
     labels = tier_labels(cfg)
     masked.columns = [labels[t] for t in masked.columns]
     masked = masked.rename_axis(index=SEASON, columns=None).reset_index()
     masked.attrs["suppressed"] = int(small.to_numpy().sum())
+    masked.attrs["complementary"] = int(hide.sum() - small.to_numpy().sum())
     return masked
 
 
