@@ -10,6 +10,7 @@ YAML is always read with a safe loader: nothing in ``org.yaml`` can run as code.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import re
 from collections.abc import Mapping
@@ -343,6 +344,8 @@ def _validate_sources(
                 f"'{path}': sources.{table} does not say which file to read.\n"
                 f"What to do: add 'file: <name of the export>' under sources.{table}."
             )
+        check_value_targets(table, spec.get("values"), path)
+        _check_date_format(table, spec.get("date_format"), path)
         columns = spec.get("columns") or {}
         known = set(TABLES[table].names) | _EXTRA_SOURCE_COLUMNS.get(table, set())
         bad = sorted(set(columns) - known)
@@ -353,6 +356,92 @@ def _validate_sources(
                 f"{', '.join(sorted(known))}."
             )
 
+
+def _check_date_format(table: str, fmt: Any, path: Path | str) -> None:
+    """A ``date_format`` must be a strftime format (``%d/%m/%Y %H:%M``), not ``dd/mm/yyyy``."""
+    if fmt is None:
+        return
+    if not isinstance(fmt, str) or "%" not in fmt:
+        raise ConfigError(
+            f"'{path}': sources.{table}.date_format is {fmt!r}, which is not a strftime "
+            "format (those write each part with %: %d day, %m month, %Y year, %H hour, "
+            f'%M minute).\nWhat to do: write date_format: "{strftime_like(str(fmt))}" '
+            "(in quotes)."
+        )
+
+
+def strftime_like(text: str) -> str:
+    """``dd/mm/yyyy hh:mm`` written as the strftime format ``%d/%m/%Y %H:%M``.
+
+    Minutes are the ``mm`` after an hour; any other ``mm`` is the month.
+    """
+    parts = {"yyyy": "%Y", "yy": "%y", "dd": "%d", "d": "%d", "hh": "%H", "h": "%H", "ss": "%S"}
+    out, seen_hour = [], False
+    for token in re.findall(r"(?i)y+|m+|d+|h+|s+|[^ymdhs]+", text):
+        low = token.lower()
+        if low[0] == "m":
+            out.append("%M" if seen_hour else "%m")
+        elif low in parts:
+            seen_hour |= low[0] == "h"
+            out.append(parts[low])
+        else:
+            out.append(token)
+    return "".join(out)
+
+
+def check_value_targets(table: str, values: Any, path: Path | str = ORG_FILE) -> None:
+    """Check that every word under ``sources.<table>.values`` maps to a word the kit knows.
+
+    A status mapped to ``exchange`` instead of ``exchanged`` would otherwise drop or
+    break rows far from the typo. ``null`` (a decision still to make) is allowed.
+
+    Raises
+    ------
+    ConfigError
+        Naming the setting, the word, its target and the allowed targets.
+    """
+    if not values:
+        return
+    if not isinstance(values, Mapping):
+        raise ConfigError(
+            f"'{path}': sources.{table}.values must be a section with one line per column, "
+            "each mapping the export's words to the kit's words."
+        )
+    names = TABLES[table].names
+    for canon, words in values.items():
+        col = names.get(canon)
+        kind = "bool" if canon in _BOOL_SOURCE_COLUMNS else (col.kind if col else None)
+        if kind != "bool" and not (col is not None and col.allowed):
+            continue  # free text or a source-only column: any word will do
+        if not isinstance(words, Mapping):
+            raise ConfigError(
+                f"'{path}': sources.{table}.values.{canon} must map words to words, e.g. "
+                f"'{{Sold: active}}', not {words!r}."
+            )
+        for word, target in words.items():
+            if target is None:
+                continue
+            if kind == "bool":
+                if isinstance(target, bool):
+                    continue
+                allowed_text = "true, false"
+                close: list[str] = []
+            else:
+                if isinstance(target, str) and target in col.allowed:
+                    continue
+                allowed_text = ", ".join(col.allowed)
+                close = difflib.get_close_matches(str(target).lower(), col.allowed, n=1)
+            hint = f"'{word}: {close[0] if close else '<one of ' + allowed_text + '>'}'"
+            raise ConfigError(
+                f"'{path}': sources.{table}.values.{canon} maps '{word}' to '{target}'; "
+                f"allowed: {allowed_text}.\nWhat to do: write {hint} under "
+                f"sources.{table}.values.{canon} in org.yaml"
+                + (" (true and false without quotes)." if kind == "bool" else ".")
+            )
+
+
+# Source-only columns read as yes/no.
+_BOOL_SOURCE_COLUMNS = {"birthday_consent"}
 
 # Source-only columns intake understands and turns into canonical ones.
 _EXTRA_SOURCE_COLUMNS: dict[str, set[str]] = {

@@ -31,9 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from playbook import parsing, presets
-from playbook.config import OrgConfig, load_org
+from playbook.config import OrgConfig, check_value_targets, load_org
 from playbook.errors import ConfigError, IntakeError, PlaybookError
-from playbook.ledger import Ledger
+from playbook.ledger import REASONS, Ledger
 from playbook.readers import ROW, RawFile, read_export
 from playbook.schema import TABLES, Col, conform, pandera_schema
 from playbook.schema import Customers as CU
@@ -68,10 +68,16 @@ class IntakeResult:
     added: dict[str, int] = dataclasses.field(default_factory=dict)
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
     possible_duplicates: pd.DataFrame | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def summary(self) -> pd.DataFrame:
         """Rows read, kept and dropped per file (and per reason)."""
         return self.ledger.summary()
+
+    def console_notes(self) -> list[str]:
+        """What the console should say besides the counts: words org.yaml does not map
+        (with the line to add), values kept as 'other', customers added without details."""
+        return list(self.notes)
 
 
 # ---------------------------------------------------------------------------
@@ -262,6 +268,9 @@ class _Source:
         # pandas.factorize(..., use_na_sentinel=False) of text columns, by their Arrow array
         self.factorized: dict[str, tuple[pa.ChunkedArray, np.ndarray, pd.Index]] = {}
         self.values: Mapping[str, Mapping] = self.spec.get("values") or {}
+        check_value_targets(table, self.values, "org.yaml (with its preset)")
+        self.notes: list[str] = []  # what the console and intake.json say about this source
+        self.date_order: dict[str, pd.Series] = {}  # per date column (see parse_dates)
         self.dayfirst = bool(self.spec.get("dayfirst", cfg.settings["locale_dayfirst"]))
         money = cfg.section("money")
         self.minor_units = bool(self.spec.get("minor_units", money["minor_units"]))
@@ -402,7 +411,14 @@ class _Source:
             )
 
     # -- dropping -----------------------------------------------------------
-    def drop(self, frame: pd.DataFrame, mask: pd.Series, reason: str, column: str | None = None):
+    def drop(
+        self,
+        frame: pd.DataFrame,
+        mask: pd.Series,
+        reason: str,
+        column: str | None = None,
+        message: pd.Series | str | None = None,
+    ):
         mask = mask.fillna(False).astype(bool)
         if not mask.any():
             return frame  # nothing to drop: no copy of the whole table
@@ -412,8 +428,155 @@ class _Source:
             values = self.raw[column].reindex(frame.index[mask])
         elif column and column in frame:
             values = frame.loc[mask, column]
-        self.ledger.drop(self.label, frame.loc[mask, ROW], reason, column=src, values=values)
+        if isinstance(message, pd.Series):
+            message = message.reindex(frame.index[mask])
+        self.ledger.drop(
+            self.label, frame.loc[mask, ROW], reason, column=src, values=values, message=message
+        )
         return frame.loc[~mask]
+
+    # -- plain words about values that cannot be used --------------------------------
+    def _examples(self, frame: pd.DataFrame, canon: str, mask: pd.Series, n: int = 2) -> str:
+        """'value' (row r) for the first ``n`` rows of ``mask``, as the export wrote them."""
+        at = frame.index[mask.to_numpy(dtype=bool)][:n]
+        raw = self.raw.get(canon)
+        values = raw.reindex(at) if raw is not None else frame.loc[at, canon]
+        rows = frame.loc[at, ROW]
+        return ", ".join(
+            f"{v!r} in row {int(r)}" for v, r in zip(values.tolist(), rows.tolist(), strict=True)
+        )
+
+    def _check_date_order(self, frame: pd.DataFrame, canon: str, order: pd.Series) -> pd.DataFrame:
+        """Stop, or drop the odd row, when dates read only with day and month swapped.
+
+        ``order`` is :func:`parsing.parse_dates`' third answer: -1 where a date reads only
+        the other way round than the settings say (09/13/2022 when day-first), 1 where it
+        reads only the expected way. A few such dates among many that confirm the
+        setting (at most 1 in 100) are dropped as ``ambiguous_date_order``; more mean the
+        whole column is written the other way round (and its dates that read both ways,
+        like 01/12/2026, would be read wrongly): intake stops.
+        """
+        if len(order) != len(frame):
+            order = order.loc[frame.index]
+        other = order == -1
+        n_other, n_sure = int(other.sum()), int((order == 1).sum())
+        if n_other == 0:
+            return frame
+        fmt = self.spec.get("date_format")
+        day_first = parsing.format_dayfirst(fmt, self.dayfirst)
+        if n_other * 100 > n_sure:
+            at = frame.index[other.to_numpy(dtype=bool)][0]
+            value = self.raw[canon].loc[at] if canon in self.raw else frame.loc[at, canon]
+            said, seen = ("day-first", "month-first") if day_first else ("month-first", "day-first")
+            if fmt and "%d" in fmt and "%m" in fmt:
+                swapped = fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+                fix = (
+                    f'set date_format: "{swapped}" under sources.{self.table.name} in org.yaml '
+                    f'(it says "{fmt}", which reads {said}).'
+                )
+            else:
+                fix = (
+                    f"set 'dayfirst: {str(not day_first).lower()}' under "
+                    f"sources.{self.table.name} in org.yaml (or "
+                    f"'locale_dayfirst: {str(not day_first).lower()}' at the top of org.yaml "
+                    "if every export writes dates this way)."
+                )
+            raise IntakeError(
+                self.label,
+                f"these dates are {seen} ({value}), but org.yaml says they are {said}: "
+                f"{n_other:,} rows read only {seen} and {n_sure:,} only {said}, so dates "
+                f"that read both ways (like 01/12/2026) would be read wrongly",
+                fix,
+                row=int(frame.loc[at, ROW]),
+                column=self.columns.get(canon, canon),
+                value=value,
+            )
+        if canon == "birth_date":
+            return frame  # an unreadable birth date is simply not kept
+        return self.drop(frame, other, "ambiguous_date_order", canon)
+
+    def _check_unreadable(self, frame: pd.DataFrame, canon: str, bad: pd.Series, reason: str):
+        """Stop when a sales column cannot be read in (nearly) every row.
+
+        Dropping every sale would leave nothing to analyse, and the cause is one setting
+        or one export option, not the rows.
+        """
+        n_bad, n = int(bad.sum()), len(frame)
+        if self.table.name != "order_lines" or n < 10 or n_bad < 0.9 * n:
+            return
+        source = self.columns.get(canon, canon)
+        col = self._col(canon)
+        kind = col.kind if col else "str"
+        if kind == "datetime":
+            fmt = self.spec.get("date_format")
+            fix = (
+                f"check that '{source}' holds dates and that sources.order_lines.date_format"
+                + (f' ("{fmt}")' if fmt else "")
+                + " matches how they are written: for 25/12/2024 19:30 it is "
+                '"%d/%m/%Y %H:%M". If the export wrote dates as numbers, format the column '
+                "as dates in Excel and save again."
+            )
+        elif kind == "money":
+            fix = (
+                f"check that '{source}' holds amounts, and sources.order_lines.decimal "
+                f"(now '{self.decimal}') and minor_units in org.yaml."
+            )
+        elif reason == "unknown_value":
+            fix = (
+                f"map these words under sources.order_lines.values.{canon} in org.yaml "
+                f"(allowed: {', '.join(col.allowed) if col and col.allowed else 'see data/README.md'})."
+            )
+        else:
+            fix = f"check that org.yaml maps order_lines.{canon} to the right column."
+        raise IntakeError(
+            self.label,
+            f"in {n_bad:,} of {n:,} rows {REASONS[reason]}, e.g. "
+            f"{self._examples(frame, canon, bad)}; intake stops rather than drop (nearly) "
+            "every sale",
+            fix,
+            column=str(source),
+        )
+
+    def _unknown_words(
+        self, frame: pd.DataFrame, canon: str, parsed: pd.Series, bad: pd.Series
+    ) -> tuple[pd.Series, pd.Series]:
+        """Words org.yaml does not map in an optional column that has an 'other' value
+        (a sales channel, say) keep their row as 'other', with a note; others are dropped."""
+        col = self._col(canon)
+        if col is None or col.required or "other" not in col.allowed:
+            return parsed, bad
+        if len(parsed) != len(frame):
+            parsed = parsed.loc[frame.index]
+        parsed = parsed.mask(bad, "other")
+        raw = self.raw[canon].reindex(frame.index[bad.to_numpy(dtype=bool)])
+        words = raw.astype("string").str.strip().value_counts(sort=False)
+        for word, n in sorted(words.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+            self.notes.append(
+                f"{self.label}: '{word}' in column '{self.columns.get(canon, canon)}' "
+                f"({n:,} {'row' if n == 1 else 'rows'}) is not in the org.yaml mapping; "
+                f"kept with {canon} 'other'. To keep them apart, add `{word}: <one of "
+                f"{', '.join(col.allowed)}>` under sources.{self.table.name}.values.{canon}."
+            )
+        return parsed, pd.Series(False, index=frame.index)
+
+    def _unknown_message(self, frame: pd.DataFrame, canon: str, bad: pd.Series) -> pd.Series:
+        """Per dropped row, the ``org.yaml`` line that would keep it."""
+        col = self._col(canon)
+        allowed = tuple(col.allowed) if col and col.allowed else ()
+        if (col and col.kind == "bool") or canon == "birthday_consent":
+            allowed = ("true", "false")
+        at = frame.index[bad.to_numpy(dtype=bool)]
+        words = self.raw[canon].reindex(at).astype("string").str.strip()
+        messages: dict[str, str] = {}
+        for word in words.dropna().unique():
+            close = difflib.get_close_matches(str(word).lower(), allowed, n=1, cutoff=0.5)
+            target = close[0] if close else "<one of " + ", ".join(allowed) + ">"
+            messages[word] = (
+                f"'{word}' is not in the org.yaml mapping: add `{word}: {target}` under "
+                f"sources.{self.table.name}.values.{canon}"
+                + ("" if close else f" (allowed: {', '.join(allowed)})" if allowed else "")
+            )
+        return words.map(messages).fillna(REASONS["unknown_value"])
 
     # -- parsing -----------------------------------------------------------
     def parse(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -425,6 +588,7 @@ class _Source:
             if not all_blank.any():
                 break  # some column is filled on every row: no blank rows
         out = self.drop(frame, pd.Series(all_blank, index=frame.index), "blank_row")
+        out = self._drop_header_and_total_rows(out, mapped)
         # A value reads the same whatever the other rows hold, so the columns are parsed
         # side by side (Arrow and numpy work outside the GIL), then applied in order:
         # a row is dropped for the first column that cannot be read, as before.
@@ -436,8 +600,18 @@ class _Source:
             parsed, bad, reason = jobs.pop(canon).result()
             if bad is not None and len(bad) != len(out):
                 bad = bad.loc[out.index]  # rows an earlier column dropped are gone
+            if canon in self.date_order:
+                out = self._check_date_order(out, canon, self.date_order.pop(canon))
+                if bad is not None and len(bad) != len(out):
+                    bad = bad.loc[out.index]
+            if bad is not None and bad.any() and reason == "unknown_value":
+                parsed, bad = self._unknown_words(out, canon, parsed, bad)
             if bad is not None and bad.any():
-                out = self.drop(out, bad, reason, canon)  # ledger keeps the raw value
+                self._check_unreadable(out, canon, bad, reason)
+                message = (
+                    self._unknown_message(out, canon, bad) if reason == "unknown_value" else None
+                )
+                out = self.drop(out, bad, reason, canon, message)  # ledger keeps the raw value
             if len(parsed) != len(out):
                 parsed = parsed.loc[out.index]
             if canon == "postcode":
@@ -447,13 +621,47 @@ class _Source:
                 out[canon] = parsed
         return out
 
+    def _drop_header_and_total_rows(self, frame: pd.DataFrame, mapped: list[str]) -> pd.DataFrame:
+        """Drop the header written again inside the file, and a customers 'Total' row.
+
+        A repeated header holds each mapped column's own name; a total row of a customers
+        export has an id starting with 'Total'. Cheap: one comparison per column, and
+        only while some row still matches.
+        """
+        if not len(frame):
+            return frame
+        header = np.ones(len(frame), dtype=bool)
+        for c in mapped:
+            arr = parsing._arrow_strings(frame[c])
+            if arr is None:
+                header[:] = False
+                break
+            name = pa.scalar(str(self.columns.get(c, c)), arr.type)
+            header &= pc.equal(arr, name).fill_null(False).to_numpy(zero_copy_only=False)
+            if not header.any():
+                break
+        frame = self.drop(frame, pd.Series(header, index=frame.index), "repeated_header")
+        if self.table.name == "customers" and "customer_id" in frame.columns:
+            arr = parsing._arrow_strings(frame["customer_id"])
+            if arr is not None and len(arr):
+                total = pc.starts_with(arr, "Total", ignore_case=True).fill_null(False)
+                mask = total.to_numpy(zero_copy_only=False).astype(bool)
+                frame = self.drop(
+                    frame, pd.Series(mask, index=frame.index), "total_row", "customer_id"
+                )
+        return frame
+
     def _parse_column(self, canon: str, s: pd.Series) -> tuple[pd.Series, pd.Series | None, str]:
         col = self._col(canon)
         kind = col.kind if col else "str"
         mapping = self.values.get(canon)
         fmt = self.spec.get("date_format")
         if canon == "birth_date":
-            parsed, _ = parsing.parse_dates(s, fmt=fmt, dayfirst=self.dayfirst)
+            parsed, _, order = parsing.parse_dates(
+                s, fmt=fmt, dayfirst=self.dayfirst, order_check=True
+            )
+            if (order == -1).any():
+                self.date_order[canon] = order
             return parsed, None, ""  # an unreadable birth date is simply not kept
         if canon == "postcode":
             mode = self.cfg.section("privacy")["postcode"]
@@ -467,9 +675,15 @@ class _Source:
         if kind == "id":
             return parsing.clean_id(s), None, ""
         if kind == "datetime":
-            parsed, bad = parsing.parse_dates(s, fmt=fmt, dayfirst=self.dayfirst)
+            parsed, bad, order = parsing.parse_dates(
+                s, fmt=fmt, dayfirst=self.dayfirst, order_check=True
+            )
+            if (order == -1).any():
+                self.date_order[canon] = order
             return parsed, bad, "unparseable_date"
         if kind == "money":
+            if self.decimal == ",":
+                self._check_decimal_comma(canon, s)
             parsed, bad = parsing.parse_money(s, decimal=self.decimal, minor_units=self.minor_units)
             return parsed, bad, "unparseable_amount"
         if kind == "int":
@@ -480,6 +694,30 @@ class _Source:
             return parsed, bad, "out_of_range"
         return parsing.clean_text(s), None, ""
 
+    def _check_decimal_comma(self, canon: str, s: pd.Series) -> None:
+        """Stop when ``decimal: ","`` is set but most amounts are written like 12.50.
+
+        Read with a decimal comma, 12.50 is one thousand two hundred and fifty.
+        """
+        arr = parsing._arrow_strings(s)
+        if arr is None or len(arr) - arr.null_count == 0:
+            return
+        dotted = pc.match_substring_regex(arr, r"^[^,]*\d\.\d\d(?:\D*)$")
+        n = int(pc.sum(dotted).as_py() or 0)
+        if n * 2 <= len(arr) - arr.null_count:
+            return
+        first = int(pc.index(dotted, True).as_py())
+        raise IntakeError(
+            self.label,
+            f"{n:,} amounts are written with a decimal point (like {arr[first].as_py()!r}), "
+            f"but org.yaml says sources.{self.table.name}.decimal is ',' (a decimal comma), "
+            "which would read 12.50 as 1250",
+            f"remove 'decimal: \",\"' under sources.{self.table.name} in org.yaml (or set "
+            "'decimal: \".\"').",
+            column=self.columns.get(canon, canon),
+            value=arr[first].as_py(),
+        )
+
     def _col(self, canon: str) -> Col | None:
         return self.table.names.get(canon)
 
@@ -489,7 +727,20 @@ class _Source:
             if c.nullable or c.name not in frame.columns:
                 continue
             reason = "missing_customer" if c.name == "customer_id" else "missing_value"
-            frame = self.drop(frame, frame[c.name].isna(), reason, c.name)
+            missing = frame[c.name].isna()
+            n, n_missing = len(frame), int(missing.sum())
+            if self.table.name == "order_lines" and n >= 10 and n_missing >= 0.9 * n:
+                source = self.columns.get(c.name)
+                raise IntakeError(
+                    self.label,
+                    f"{n_missing:,} of {n:,} rows have no {c.name.replace('_', ' ')}"
+                    + (f" in column '{source}'" if source else " (org.yaml maps no column to it)")
+                    + "; intake stops rather than drop (nearly) every sale",
+                    f"check that org.yaml maps order_lines.{c.name} to the column holding it "
+                    "(sources.order_lines.columns), and that the export includes it.",
+                    column=source,
+                )
+            frame = self.drop(frame, missing, reason, c.name)
         return frame
 
     def defaults(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -924,6 +1175,7 @@ def run_intake(
     # per export file, the tables reading it and the rows each one's filter leaves out
     # (None: no filter, every row taken)
     by_file: dict[str, list[tuple[str, tuple[np.ndarray, str, pd.Series] | None]]] = {}
+    notes: list[str] = []  # what the console and intake.json say besides the counts
 
     def opened(table: str) -> tuple[_Source, RawFile, pd.DataFrame]:
         src = _Source(cfg, table, sources[table], ledger, label=labels.get(table))
@@ -943,6 +1195,7 @@ def run_intake(
                 if src.added:
                     added[src.label] = src.added
                 by_file.setdefault(src.file, []).append((src.label, src.left))
+                notes += src.notes
                 del src, raw, frame  # the source text of this table is not needed any more
         finally:
             for job in ahead:  # after a problem, exports not yet being read are left
@@ -950,10 +1203,11 @@ def run_intake(
 
     skipped = _settle_filtered_rows(ledger, by_file)
     ledger.check()
-    tables, stubs = _finish(cfg, frames, salt, source_ids, write=write)
+    notes += _unknown_word_notes(ledger)
+    tables, stubs = _finish(cfg, frames, salt, source_ids, write=write, labels=labels, notes=notes)
     dups = possible_duplicates(tables["customers"])
     if write:
-        _write_ledger(cfg, ledger, stubs, added, skipped)
+        _write_ledger(cfg, ledger, stubs, added, skipped, notes)
         dups.to_csv(cfg.canonical_dir / "possible_duplicates.csv", index=False)
     return IntakeResult(
         config=cfg,
@@ -963,6 +1217,44 @@ def run_intake(
         added=added,
         skipped=skipped,
         possible_duplicates=dups,
+        notes=notes,
+    )
+
+
+def _unknown_word_notes(ledger: Ledger) -> list[str]:
+    """One line per word org.yaml does not map: how many rows it dropped, the line to add."""
+    out = []
+    for e in ledger.files.values():
+        frames = [d[d["reason"] == "unknown_value"] for d in e.dropped]
+        frames = [d for d in frames if len(d)]
+        if not frames:
+            continue
+        words = pd.concat(frames).groupby(["column", "message"], sort=True).size()
+        for (column, message), n in words.items():
+            rows = "1 row" if n == 1 else f"{n:,} rows"
+            out.append(f"{e.file}: {rows} dropped, column '{column}': {message}.")
+    return out
+
+
+def _customer_id_hint(sales: pd.Series, customers: pd.Series) -> str:
+    """The likely reason why sales' customer ids do not match the customers export."""
+    sales, customers = sales.astype("string"), customers.astype("string")
+    sci = r"(?i)^\d(?:\.\d+)?e\+?\d+$"
+    if sales.str.match(sci).fillna(False).any() or customers.str.match(sci).fillna(False).any():
+        return (
+            "some ids are written like 3.84288E+05: Excel shows long numbers that way; "
+            "format the id column as text (or as a number without decimals) before saving"
+        )
+    zeros = r"^0+\d"
+    if sales.str.match(zeros).fillna(False).any() != customers.str.match(zeros).fillna(False).any():
+        return (
+            "one export writes ids with leading zeros (00123) and the other without (123): "
+            "export both with the same id format (Excel drops leading zeros from numbers)"
+        )
+    return (
+        "the two exports may hold different kinds of id (e.g. an account number in one "
+        "and a contact number in the other): check which column org.yaml maps to "
+        "customer_id in each"
     )
 
 
@@ -1442,6 +1734,8 @@ def _finish(
     source_ids: Mapping[str, tuple[np.ndarray, pd.Series]],
     *,
     write: bool,
+    labels: Mapping[str, str] | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[Tables, int]:
     """Pseudonymise ids, add stub customers, validate with pandera, sort and write.
 
@@ -1505,6 +1799,7 @@ def _finish(
         listed[found_in.get("customers", np.array([], dtype=np.intp))] = True
         missing = pd.Index(pseudonyms.array.take(by_pseudonym[~listed[by_pseudonym]]))
     if len(missing):
+        _check_stubs(listed, found_in, all_ids, source_ids, labels or {}, notes)
         ol = pseudonymised("order_lines")
         first = ol.groupby("customer_id")["purchase_time"].min()
         stub = pd.DataFrame(
@@ -1555,6 +1850,61 @@ def _finish(
     return Tables(frames=full, available=available), stubs
 
 
+_STUB_CHECK_MIN = 20  # fewer sales customers than this: too few to judge
+
+
+def _check_stubs(
+    listed: np.ndarray,
+    found_in: Mapping[str, np.ndarray],
+    all_ids: pd.Index,
+    source_ids: Mapping[str, tuple[np.ndarray, pd.Series]],
+    labels: Mapping[str, str],
+    notes: list[str] | None,
+) -> None:
+    """Say how many sales customers no customer row lists; stop when it is most of them.
+
+    ``listed`` marks, among every distinct source id (``all_ids``), those of the
+    customers export. When a customers export is read and more than half the distinct
+    customer ids of the sales match none of its rows, the ids are surely written
+    differently in the two files (leading zeros, Excel's 3.84288E+05), and every sale
+    would go to a customer without details: intake stops, with an example from each file.
+    """
+    sales = found_in.get("order_lines")
+    if sales is None or not len(sales):
+        return
+    unmatched = ~listed[sales]
+    n_un = int(unmatched.sum())
+    if n_un == 0:
+        return
+    sales_file = labels.get("order_lines", "the sales export")
+    if "customers" in source_ids:
+        cust_file = labels.get("customers", "the customers export")
+        ids = all_ids[sales[unmatched]]
+        cust = source_ids["customers"][1].dropna()
+        hint = _customer_id_hint(pd.Series(ids[:10_000]), cust.iloc[:10_000])
+        if n_un * 2 > len(sales) >= _STUB_CHECK_MIN and len(cust):
+            raise IntakeError(
+                sales_file,
+                f"{n_un:,} of the {len(sales):,} customer ids in the sales are not in "
+                f"'{cust_file}' (e.g. sales '{ids[0]}', customers '{cust.iloc[0]}'), so "
+                "almost every sale would go to a customer without details. Likely cause: " + hint,
+                "export both files again with the ids written the same way, or check "
+                "sources.order_lines.columns.customer_id and "
+                "sources.customers.columns.customer_id in org.yaml.",
+                column="customer_id",
+            )
+        where = f"not in '{cust_file}'"
+    else:
+        hint, where = "", "in no customers export (none is configured in org.yaml)"
+    if notes is not None:
+        notes.append(
+            f"{sales_file}: customers who bought but are {where}: {n_un:,}. Intake added "
+            "them as customers without details (only their first purchase date), which leaves them "
+            "out of birthday and postcode analyses"
+            + (f". If that is unexpected: {hint}." if hint else ".")
+        )
+
+
 def _canonical(
     table: str, frame: pd.DataFrame, coded: tuple[Any, ...] | None, stand_in: bool = False
 ) -> pd.DataFrame:
@@ -1597,6 +1947,7 @@ def _write_ledger(
     stubs: int,
     added: Mapping[str, int] | None = None,
     skipped: Mapping[str, int] | None = None,
+    notes: list[str] | None = None,
 ) -> None:
     folder = cfg.canonical_dir
     ledger.summary().to_csv(folder / "ledger_summary.csv", index=False)
@@ -1613,6 +1964,8 @@ def _write_ledger(
         "rows_added": dict(added or {}),
         "rows_left_to_other_tables": dict(skipped or {}),
     }
+    if notes:
+        info["notes"] = list(notes)
     (folder / "intake.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 

@@ -15,9 +15,15 @@ import pandas as pd
 # Reason codes a dropped row can carry, with the plain explanation shown in reports.
 REASONS: dict[str, str] = {
     "blank_row": "the row is empty",
+    "repeated_header": "the row repeats the column headings (e.g. where two exports were joined)",
+    "total_row": "the row is a total line, not a customer",
     "missing_value": "a required value is empty",
     "missing_customer": "the customer number is empty",
     "unparseable_date": "the date or time cannot be read",
+    "ambiguous_date_order": (
+        "the date reads only with day and month the other way round than org.yaml says "
+        "(e.g. 09/13/2022 where dates are day-first)"
+    ),
     "unparseable_amount": "the amount cannot be read as money",
     "bad_quantity": "the quantity is not a whole number of at least 1",
     "unknown_value": "a status or type word is not in the org.yaml mapping",
@@ -80,6 +86,7 @@ class Ledger:
         *,
         column: str | None = None,
         values: pd.Series | None = None,
+        message: pd.Series | str | None = None,
     ) -> None:
         """Record dropped rows.
 
@@ -95,6 +102,9 @@ class Ledger:
             The source column at fault.
         values : pandas.Series, optional
             The offending values, aligned with ``rows``.
+        message : str or pandas.Series, optional
+            A plainer message than the reason's usual one (one for all rows, or one per
+            row aligned with ``rows``), e.g. the ``org.yaml`` line that would keep the row.
         """
         if reason not in REASONS:
             raise ValueError(f"unknown ledger reason {reason!r}")
@@ -114,7 +124,13 @@ class Ledger:
                 "column": column,
                 "value": vals,
                 "reason": reason,
-                "message": REASONS[reason],
+                "message": (
+                    REASONS[reason]
+                    if message is None
+                    else message
+                    if isinstance(message, str)
+                    else pd.Series(message).astype("string").to_numpy()
+                ),
             }
         )
         entry.dropped.append(frame)

@@ -429,52 +429,137 @@ def _strict_dates(t: pd.Series, fmt: str) -> np.ndarray | None:
     return values.to_numpy(zero_copy_only=False).astype("datetime64[ns]", copy=False)
 
 
+# Excel keeps dates as day numbers from 30 December 1899: 20000 is 1954, 80000 is 2119.
+_SERIAL_DAYS = (20_000, 80_000)
+_SERIAL_RE = r"^\d{5}(?:\.\d+)?$"
+# Day and month written as numbers at the start of a date: 25/12/2024, 12-25-24, 25.12.2024.
+_DAY_MONTH_RE = r"^(?P<a>\d{1,2})[/.-](?P<b>\d{1,2})[/.-]\d{2,4}(?:$|[ T])"
+
+
+def format_dayfirst(fmt: str | None, dayfirst: bool) -> bool:
+    """Whether dates read day-first: as ``fmt`` writes them (``%d`` before ``%m``), else
+    as ``dayfirst`` says."""
+    if fmt and "%d" in fmt and "%m" in fmt:
+        return fmt.index("%d") < fmt.index("%m")
+    return dayfirst
+
+
+def _day_month_order(t: pd.Series, dayfirst: bool) -> np.ndarray:
+    """Per value: 1 when it reads only in the configured order, -1 only in the other one.
+
+    0 for values that read both ways (01/02/2024) or are not written day and month first.
+    """
+    arr = _arrow_strings(t)
+    if arr is None:
+        arr = pa.chunked_array([pa.array(t.astype(object).where(t.notna(), None), pa.string())])
+    parts = pc.extract_regex(arr, _DAY_MONTH_RE)
+    a = pc.cast(pc.struct_field(parts, "a"), pa.int64()).to_numpy(zero_copy_only=False)
+    b = pc.cast(pc.struct_field(parts, "b"), pa.int64()).to_numpy(zero_copy_only=False)
+    a, b = np.nan_to_num(a.astype("float64")), np.nan_to_num(b.astype("float64"))
+    day, month = (a, b) if dayfirst else (b, a)
+    fits = (day <= 31) & (month >= 1) & (month <= 12)
+    swapped = (month <= 31) & (day >= 1) & (day <= 12)
+    return np.where(fits & ~swapped, 1, np.where(swapped & ~fits, -1, 0)).astype(np.int8)
+
+
+def excel_serial_dates(s: pd.Series) -> pd.Series:
+    """Excel day numbers (``44805.294444``) as dates, to the second; ``NaT`` for other values.
+
+    Only numbers from 20000 to 80000 (years 1954 to 2119) count as day numbers.
+    """
+    v = pd.to_numeric(s.astype("string").str.strip(), errors="coerce").astype("float64")
+    ok = (v >= _SERIAL_DAYS[0]) & (v <= _SERIAL_DAYS[1])
+    seconds = (v.where(ok) * 86_400).round()
+    out = pd.Timestamp("1899-12-30") + pd.to_timedelta(seconds, unit="s")
+    return out.astype("datetime64[ns]")
+
+
 @_per_distinct
 def parse_dates(
-    s: pd.Series, *, fmt: str | None = None, dayfirst: bool = True
-) -> tuple[pd.Series, pd.Series]:
+    s: pd.Series, *, fmt: str | None = None, dayfirst: bool = True, order_check: bool = False
+) -> tuple[pd.Series, ...]:
     """Parse dates and times.
 
-    Tries the configured ``fmt`` first (fast), then ISO 8601, then a flexible parse with
-    the organisation's day-first setting, so a file mixing ``25/12/2024 19:30`` and
-    ``2024-12-25`` still reads.
+    Tries the configured ``fmt`` first (fast), then ISO 8601, then Excel day numbers
+    (when most values are such numbers), then a flexible parse with the organisation's
+    day-first setting, so a file mixing ``25/12/2024 19:30`` and ``2024-12-25`` still
+    reads. A value that reads only with day and month the other way round than the
+    settings say (``09/13/2022`` when day-first) is never read the other way round: it
+    is left unread.
+
+    Parameters
+    ----------
+    s : pandas.Series
+        Raw values.
+    fmt : str, optional
+        The ``strftime`` format most values are written in.
+    dayfirst : bool
+        Whether ``01/02/2024`` is 1 February (when ``fmt`` does not say).
+    order_check : bool
+        Also return, per value, whether day and month are in the expected order.
 
     Returns
     -------
     values : pandas.Series of datetime64[ns]
     bad : pandas.Series of bool
         True where a value was present but could not be read.
+    order : pandas.Series of int8, only with ``order_check``
+        1 where a value reads only in the expected order (25/12/2024 when day-first),
+        -1 where it reads only the other way round (then it is missing in ``values``
+        and False in ``bad``), 0 otherwise. Only filled in when some value is -1.
     """
     if pd.api.types.is_datetime64_any_dtype(s):
         out = s
         if getattr(out.dt, "tz", None) is not None:
             out = out.dt.tz_localize(None)
-        return out.astype("datetime64[ns]"), pd.Series(False, index=s.index)
+        done = out.astype("datetime64[ns]"), pd.Series(False, index=s.index)
+        return (*done, pd.Series(np.int8(0), index=s.index)) if order_check else done
     empty = blank(s)
     t = s.astype("string").str.strip().mask(empty)
     out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    order = pd.Series(np.int8(0), index=s.index)
+    other_way = pd.Series(False, index=s.index)
     todo = ~empty
     quick = _strict_dates(t, fmt) if fmt else None
     if quick is not None:  # values written exactly in the format: read by Arrow
         hit = ~np.isnat(quick)
         out[hit] = quick[hit]
         todo = todo & ~hit
+    day_first = format_dayfirst(fmt, dayfirst)
     attempts: list[dict] = []
     if fmt:
         attempts.append({"format": fmt})
     attempts.append({"format": "ISO8601"})
-    attempts.append({"format": "mixed", "dayfirst": dayfirst})
+    attempts.append({"serial": True})
+    attempts.append({"format": "mixed", "dayfirst": day_first})
     for kw in attempts:
         if not todo.any():
             break
-        part = pd.to_datetime(t[todo], errors="coerce", **kw)
+        if "serial" in kw:
+            serial = t[todo].str.fullmatch(_SERIAL_RE).fillna(False).astype(bool)
+            if serial.sum() * 2 <= int((~empty).sum()):
+                continue  # day numbers only where most values are day numbers
+            part = excel_serial_dates(t[todo][serial])
+        else:
+            if kw.get("format") == "mixed":
+                # never read a value that only reads with day and month swapped
+                found = _day_month_order(t[todo], day_first)
+                other_way[todo] = found == -1
+                if other_way.any():
+                    order = pd.Series(_day_month_order(t, day_first), index=s.index)
+                    todo = todo & ~other_way
+                    if not todo.any():
+                        break
+            part = pd.to_datetime(t[todo], errors="coerce", **kw)
         if getattr(part.dt, "tz", None) is not None:
             part = part.dt.tz_localize(None)
         ok = part.notna()
         idx = part.index[ok]
         out.loc[idx] = part[ok].astype("datetime64[ns]")
         todo = todo & out.isna()
-    bad = (~empty) & out.isna()
+    bad = (~empty) & out.isna() & ~other_way
+    if order_check:
+        return out, bad.astype(bool), order
     return out, bad.astype(bool)
 
 

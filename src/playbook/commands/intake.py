@@ -35,4 +35,9 @@ def run(args: argparse.Namespace) -> int:
         f"\n{int(summary['rows_read'].sum()):,} rows read, {dropped:,} dropped"
         + (" (see ledger_dropped.csv for each row and its reason)" if dropped else "")
     )
+    notes = result.console_notes()
+    if notes:
+        print("\nPlease check:")
+        for note in notes:
+            print(f"- {note}")
     return 0
