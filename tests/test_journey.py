@@ -60,6 +60,9 @@ def _lines() -> list[dict]:
         # first seen in the data's first season: not counted as a first-timer
         line("f1", "older", "2022-09-01 10:00", "P0", order="O8"),
         line("f2", "older", "2024-02-02 10:00", "P3", order="O9"),
+        # the last booking, on the data end's last day (for a later performance: not a
+        # visit yet): bookings run to the end of the data, so windows are followed to it
+        line("z1", "future", "2025-08-31 23:00", "P8", order="O13"),
         # a cancelled performance and a returned ticket are not visits
         line("c1", "cancel", "2025-07-01 10:00", "P7", order="O10"),
         line("r1", "refund", "2024-01-01 10:00", "P3", order="O11"),
@@ -309,14 +312,15 @@ def test_click_conversion(tables) -> None:
     h = tiers.tier_history(tables)
     # 2022-23: one click, three days before the first booking (within 7 days)
     out = journey.click_conversion(tables, h, "2022-23", as_of=AS_OF, min_group=1)
-    row = out.set_index("tier").loc["All visits"]
+    # the total row counts clicks (not visits), and says so
+    row = out.set_index("tier").loc["All clicks"]
     assert (row["clicks"], row["converted"]) == (1, 1)
     # 2023-24: one click two days before a booking, one never followed by one
     out = journey.click_conversion(tables, h, "2023-24", as_of=AS_OF, min_group=1)
     by_tier = out.set_index("tier")
-    assert (by_tier.loc["All visits", "clicks"], by_tier.loc["All visits", "converted"]) == (2, 1)
-    assert by_tier.loc["All visits", "conversion_rate"] == pytest.approx(0.5)
-    assert set(by_tier.index) == {"New this season", "All visits"}  # not customers by 2022-23
+    assert (by_tier.loc["All clicks", "clicks"], by_tier.loc["All clicks", "converted"]) == (2, 1)
+    assert by_tier.loc["All clicks", "conversion_rate"] == pytest.approx(0.5)
+    assert set(by_tier.index) == {"New this season", "All clicks"}  # not customers by 2022-23
 
 
 # ---------------------------------------------------------------------------
@@ -495,3 +499,267 @@ def test_transition_matrix_reads_tiers_as_text_too() -> None:
         journey.transition_matrix(as_text, "2023-24", "2024-25"),
         journey.transition_matrix(HISTORY, "2023-24", "2024-25"),
     )
+
+
+# ---------------------------------------------------------------------------
+# Privacy of the tier-flow rates (a hand-made transition matrix)
+# ---------------------------------------------------------------------------
+KEYS = list(tiers.ALL_TIERS)
+# rows: tier at the end of last season (then "new"); columns: tier a season later
+FLOWS = pd.DataFrame(
+    [
+        [2350, 316, 138, 50, 3, 2293],  # first-timer: the 3 and a partner hidden
+        [0, 553, 11, 301, 3, 1500],
+        [0, 544, 72, 141, 4, 0],  # regular: the 4 (and the 72 with it) hidden
+        [42, 39, 4, 1097, 100, 38],
+        [0, 4, 0, 56, 774, 64],  # champion: the 4, and 56 / 64 with it
+        [0, 146, 30, 2, 3, 5034],
+        [2838, 0, 485, 171, 8, 0],  # new
+    ],
+    index=[*KEYS, "new"],
+    columns=KEYS,
+)
+CATEGORIES = {  # the destination cells each rate of tier_movement adds up
+    "up_rate": lambda i, j: (j > i and KEYS[j] != "lapsed") or (KEYS[i] == "lapsed" and j < 5),
+    "stay_rate": lambda i, j: i == j,
+    "down_rate": lambda i, j: j < i and KEYS[i] != "lapsed",
+    "lapse_rate": lambda i, j: KEYS[j] == "lapsed" and KEYS[i] != "lapsed",
+}
+
+
+def _determined(equations: list[np.ndarray], unknowns: int) -> np.ndarray:
+    """Which unknowns a set of linear equations (coefficient rows) pins down."""
+    if not equations:
+        return np.zeros(unknowns, dtype=bool)
+    a = np.array(equations, dtype=float)
+    full = np.linalg.matrix_rank(a)
+    return np.array(
+        [np.linalg.matrix_rank(np.delete(a, k, axis=1)) < full for k in range(unknowns)]
+    )
+
+
+def test_tier_movement_rates_never_give_a_hidden_cell_away() -> None:
+    hidden = journey.transition_mask(FLOWS, min_group=10)
+    move = journey.tier_movement(FLOWS, min_group=10).set_index("tier")
+    names = journey.tier_display_names()
+    v = FLOWS.to_numpy()
+    h = hidden.to_numpy()
+    cells = list(zip(*np.nonzero(h & (v > 0)), strict=True))  # the unknowns
+    where = {c: k for k, c in enumerate(cells)}
+    equations = []  # every figure the page shows, as an equation on the hidden cells
+    for i in range(v.shape[0]):  # row totals (tier sizes are shown)
+        equations.append(np.array([1.0 if r == i else 0.0 for r, _ in cells]))
+    for j in range(v.shape[1]):  # column totals
+        equations.append(np.array([1.0 if c == j else 0.0 for _, c in cells]))
+    for i, key in enumerate(KEYS):
+        total = v[i].sum()
+        shown_sum = 0.0
+        for rate, in_cat in CATEGORIES.items():
+            r = move.loc[names[key], rate]
+            cat = [j for j in range(len(KEYS)) if in_cat(i, j)]
+            if pd.isna(r):
+                # hidden only when the category holds a hidden cell
+                assert rate == "lapse_rate" and key == "lapsed" or any(h[i, j] for j in cat)
+                continue
+            # a rate shown is a sum of cells shown, over the tier's size
+            assert not any(h[i, j] and v[i, j] > 0 for j in cat), (key, rate)
+            assert round(r * total) == sum(v[i, j] for j in cat), (key, rate)
+            shown_sum += round(r * total)
+            eq = np.zeros(len(cells))
+            for j in cat:
+                if (i, j) in where:
+                    eq[where[(i, j)]] = 1.0
+            equations.append(eq)
+        # the rates left shown give away at most the sum of the hidden categories:
+        # the tier's size minus the cells shown, which the count table already gives
+        shown_cells = sum(v[i, j] for j in range(len(KEYS)) if not h[i, j])
+        hidden_cats = total - shown_sum
+        assert hidden_cats >= total - shown_cells
+    assert not _determined(equations, len(cells)).any()
+    # the old rates (from the unmasked counts) gave the regulars' hidden 72 away
+    old_stay = 72 / 761
+    eq = np.zeros(len(cells))
+    eq[where[(2, 2)]] = 1.0
+    assert round(old_stay * 761) == 72 and _determined([*equations, eq], len(cells))[where[(2, 2)]]
+    assert move.attrs["hidden_rates"] > 0
+
+
+def test_flow_chart_merges_every_hidden_cell() -> None:
+    import matplotlib.pyplot as plt
+
+    hidden = journey.transition_mask(FLOWS, min_group=10)
+    fig = journey.flow_chart(FLOWS, min_group=10)
+    ax = fig.axes[0]
+    rows = FLOWS.iloc[::-1]  # the chart draws the first row at the top
+    tot = rows.sum(axis=1).to_numpy(dtype=float)
+    grey = ax.containers[-1]  # drawn last, after one segment per tier
+    expected_grey = (rows.where(hidden.iloc[::-1], 0).sum(axis=1).to_numpy()) / tot
+    assert np.allclose([p.get_width() for p in grey], expected_grey)
+    champion = list(rows.index).index("champion")
+    assert expected_grey[champion] == pytest.approx((4 + 56 + 64) / 898)
+    for j, key in enumerate(KEYS):  # a segment per tier: only cells the table shows
+        bars = ax.containers[j]
+        widths = np.array([p.get_width() for p in bars])
+        shown = ~hidden.iloc[::-1][key].to_numpy()
+        assert np.allclose(widths, np.where(shown, rows[key].to_numpy() / tot, 0))
+    assert grey.get_label() == "hidden cells (small groups)"
+    plt.close(fig)
+
+
+def _history(flows: dict[tuple[str, str], int], a: str = "2023-24", b: str = "2024-25"):
+    """A tier history with ``n`` customers for each (tier in a, tier in b) pair."""
+    ids, sa, ta, sb, tb = [], [], [], [], []
+    k = 0
+    for (frm, to), n in flows.items():
+        for _ in range(n):  # a hand-made test history: a few thousand rows at most
+            cid = f"c{k}"
+            k += 1
+            if frm != "new":
+                ids.append(cid), sa.append(a), ta.append(frm)
+            ids.append(cid), sa.append(b), ta.append(to)
+    del sb, tb
+    return pd.DataFrame({"customer_id": ids, "season": sa, "tier": ta}).astype(
+        {"customer_id": "string", "season": "string", "tier": tiers.tier_dtype()}
+    )
+
+
+def test_band_conversion_is_hidden_when_it_adds_up_a_hidden_cell() -> None:
+    h = _history(
+        {
+            ("regular", "regular"): 600,
+            ("regular", "champion"): 4,  # hidden in the transition table
+            ("loyal", "loyal"): 500,
+            ("loyal", "champion"): 100,
+            ("loyal", "regular"): 40,
+        }
+    )
+    conv = journey.tier_conversion(h, min_group=10).set_index("step")
+    assert pd.isna(conv.loc["mid → top", "rate"]) and pd.isna(conv.loc["mid → top", "converted"])
+    assert conv.loc["mid → top", "verdict"] == "–"
+    # with every cell of the block large enough, the rate shows
+    h = _history({("regular", "regular"): 600, ("regular", "champion"): 40, ("loyal", "loyal"): 60})
+    conv = journey.tier_conversion(h, min_group=10).set_index("step")
+    assert conv.loc["mid → top", "rate"] == pytest.approx(40 / 700)
+
+
+def test_conversion_verdict_is_decided_on_the_figure_shown() -> None:
+    # 89 of 1,763 = 5.048%, printed "5.0%": within a band ending at 5%, not above it
+    h = _history(
+        {
+            ("regular", "regular"): 855,
+            ("regular", "champion"): 45,
+            ("loyal", "loyal"): 819,
+            ("loyal", "champion"): 44,
+        }
+    )
+    row = journey.tier_conversion(h, min_group=10).set_index("step").loc["mid → top"]
+    assert row["rate"] == pytest.approx(89 / 1763) and f"{row['rate']:.1%}" == "5.0%"
+    assert row["verdict"] == "within the target band"
+    assert journey._verdict(0.04998, 0.02, 0.05) == "within the target band"
+    assert journey._verdict(0.0506, 0.02, 0.05) == "above the target band"  # prints 5.1%
+
+
+def test_churn_changes_read_with_their_sign_and_in_points() -> None:
+    seasons = {"2022-23": 20, "2023-24": 20}
+    ids = [f"a{i}" for i in range(20)] + [f"b{i}" for i in range(20)]
+    history = pd.DataFrame(
+        {
+            "customer_id": ids + ids,
+            "season": ["2022-23"] * 20 + ["2023-24"] * 20 + ["2023-24"] * 20 + ["2024-25"] * 20,
+            "tier": ["first_timer"] * 40 + ["lapsed"] * 20 + ["first_timer"] * 20,
+        }
+    ).astype({"customer_id": "string", "season": "string", "tier": tiers.tier_dtype()})
+    history = history.drop_duplicates(["customer_id", "season"])
+    del seasons
+    # 2022-23's twenty first-timers: 10 back in 2023-24 (churn 50%); 2023-24's twenty
+    # b-customers: 8 back in 2024-25 (churn 60%): +10 points, a relative rise of 20%
+    visits = pd.DataFrame(
+        {
+            "customer_id": [f"a{i}" for i in range(10)] + [f"b{i}" for i in range(8)],
+            "season": ["2023-24"] * 10 + ["2024-25"] * 8,
+        },
+        dtype="string",
+    )
+    churn = journey.churn_by_tier(history, visits, min_group=5)
+    row = churn.loc[(churn["season_to"] == "2024-25") & (churn["tier"] == "First-timer")].iloc[0]
+    assert row["change_points"] == pytest.approx(0.10)
+    assert row["change_yoy"] == pytest.approx(0.20)
+    assert row["verdict"] == "short of the target band"  # a rise, against a wanted fall
+    shown = journey.with_signed_changes(churn)
+    row = shown.loc[(shown["season_to"] == "2024-25") & (shown["tier"] == "First-timer")].iloc[0]
+    assert row["change_yoy"] == "+20.0%" and row["change_points"] == "+10.0 points"
+    assert journey.signed_pct(-0.024) == "−2.4%" and "-" not in journey.signed_pct(-0.024)
+    assert journey.signed_points(-0.014) == "−1.4 points"
+    assert journey.signed_pct(0.0) == "0.0%"
+
+
+def test_churn_of_a_handful_is_hidden() -> None:
+    # 20 first-timers, 17 back: 3 churned, too few to show (and so the rate)
+    history = pd.DataFrame(
+        {
+            "customer_id": [f"a{i}" for i in range(20)] * 2,
+            "season": ["2023-24"] * 20 + ["2024-25"] * 20,
+            "tier": ["first_timer"] * 20 + ["returner"] * 17 + ["lapsed"] * 3,
+        }
+    ).astype({"customer_id": "string", "season": "string", "tier": tiers.tier_dtype()})
+    visits = pd.DataFrame(
+        {"customer_id": [f"a{i}" for i in range(17)], "season": ["2024-25"] * 17},
+        dtype="string",
+    )
+    row = journey.churn_by_tier(history, visits, min_group=10).iloc[0]
+    assert row["customers"] == 20 and pd.isna(row["churned"]) and pd.isna(row["churn_rate"])
+
+
+def test_return_windows_end_at_the_last_booking(tables) -> None:
+    # without the booking of 31 August, the order lines stop on 1 July 2025: a window
+    # running past that day cannot be followed, whatever the report's as-of date
+    lines = [r for r in _lines() if r["line_id"] != "z1"]
+    t = make_tables(
+        order_lines=lines,
+        productions=PRODUCTIONS,
+        performances=PERFORMANCES,
+        interactions=INTERACTIONS,
+    )
+    j = journey.build_journey(t, as_of=AS_OF)
+    assert j.attrs["data_end"] == "2025-07-01 10:00:00"
+    late = journey.first_timers(j).set_index("customer_id").loc["late"]
+    assert not late["observed_90d"] and pd.isna(late["back_90d"])  # 2025-06-01 + 90 days
+    assert late["duration_days"] == 30  # censored on 1 July
+    # with bookings up to 31 August the same window is followed
+    late = journey.first_timers(journey.build_journey(tables, as_of=AS_OF))
+    assert late.set_index("customer_id").loc["late", "observed_90d"]
+
+
+def test_the_journeys_say_who_they_leave_out() -> None:
+    lines = [
+        line("k1", "kept", "2024-01-01 10:00", "P3"),
+        line("k2", "anon", "2024-01-02 10:00", "P3"),
+        line("k3", "old", "2023-09-02 10:00", "P1"),
+        line("k4", "old", "2024-01-03 10:00", "P3"),
+    ]
+    customers = [
+        {"customer_id": "kept", "anonymised": False},
+        {"customer_id": "anon", "anonymised": True},
+        {"customer_id": "old", "anonymised": False},
+    ]
+    t = make_tables(
+        order_lines=lines, productions=PRODUCTIONS, performances=PERFORMANCES, customers=customers
+    )
+    j = journey.build_journey(t, as_of=AS_OF)
+    visits = j.loc[j["season"] == "2023-24"]
+    counts = journey.left_out(t, visits, "2023-24", 9)
+    assert counts == {
+        "customers": 3,
+        "in_journeys": 2,
+        "anonymised": 1,
+        "other": 0,
+        "new": 3,
+        "new_in_journeys": 2,
+    }
+    text = journey.left_out_text(counts)
+    assert text.startswith(
+        "The journeys leave out the 1 of this season's 3 customers whose customer records "
+        "are anonymised"
+    )
+    assert "3 customers and 3 new customers where this page has 2 and 2" in text
+    assert journey.left_out_text(counts | {"anonymised": 0}) is None

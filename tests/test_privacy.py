@@ -333,3 +333,47 @@ def test_tier_transitions_get_secondary_suppression() -> None:
     assert (masked.sum(axis=1) != 1).all() and (masked.sum(axis=0) != 1).all()
     assert (rates.isna().to_numpy() >= masked).all()  # rates masked with the counts
     assert shown.attrs["suppressed"] == masked.sum()
+
+
+def test_a_masked_cell_joining_two_masked_blocks_is_masked_further() -> None:
+    from playbook.privacy import complementary_cells, recoverable_cells
+
+    # rows 0-1 × columns 0-1 and rows 2-3 × columns 2-3 are blocks of small cells; the 3
+    # at (1, 2) joins them. Every row and column holds two or more masked cells, yet the
+    # 3 is rows 0 and 1 added up, minus columns 0 and 1: it can be worked out.
+    counts = np.array([[5, 5, 50, 50], [5, 5, 3, 50], [50, 50, 5, 5], [50, 50, 5, 5]])
+    primary = (counts > 0) & (counts < 10)
+    assert (primary.sum(axis=0) >= 2).all() and (primary.sum(axis=1) >= 2).all()
+    assert recoverable_cells(counts, primary)[1, 2]
+    assert recoverable_cells(counts, primary).sum() == 1
+    m = complementary_cells(counts, primary)
+    assert not recoverable_cells(counts, m).any()
+    assert (m >= primary).all() and m.sum() == primary.sum() + 1  # one cell more, no more
+
+
+def test_mask_count_table_masks_small_cells_small_rows_and_their_partners() -> None:
+    from playbook.privacy import mask_count_table, recoverable_cells
+
+    counts = np.array([[40, 4, 30], [20, 50, 25], [3, 2, 0], [15, 35, 60]])
+    m = mask_count_table(counts, 10)
+    assert m[0, 1] and m[2, 0] and m[2, 1]  # the 4, and the whole row of 5 customers
+    assert not m[2, 2]  # a zero identifies nobody
+    assert not recoverable_cells(counts, m).any()
+    for line in (*m, *m.T):
+        assert line.sum() != 1
+
+
+def test_hidden_cells_of_a_row_never_add_up_to_a_small_group() -> None:
+    from playbook.privacy import complementary_cells, mask_count_table
+
+    # lapsed customers: 2 back as loyal, 3 as champions. Hiding just those two would
+    # still show (total − cells shown) that 5 came back to the top of the ladder.
+    counts = np.array([[146, 30, 2, 3, 5034], [500, 400, 300, 200, 100]])
+    primary = (counts > 0) & (counts < 10)
+    assert complementary_cells(counts, primary)[0].sum() == 2  # the pair alone …
+    m = mask_count_table(counts, 10)
+    row = np.where(m[0], counts[0], 0).sum()
+    assert row >= 10 and m[0, 1]  # … so the 30 is hidden with them
+    for view_m, view_c in ((m, counts), (m.T, counts.T)):
+        sums = np.where(view_m, view_c, 0).sum(axis=1)
+        assert ((sums == 0) | (sums >= 10)).all()

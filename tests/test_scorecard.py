@@ -313,8 +313,9 @@ def test_findings_sentences_from_a_hand_made_scorecard() -> None:
         "headline figures.",
         "The Returner tier grew 12% on last season (1,000 → 1,120 customers), the largest "
         "change among the tiers.",
-        "The biggest pit: churn in the Regular tier rose 10% on last season (60% → 66%), "
-        "against a target of a fall of 15% to 20%.",
+        # a rate's change: the move in points and the relative change the target judges
+        "The biggest pit: churn in the Regular tier rose from 60.0% to 66.0% on last season "
+        "(6.0 points, a relative rise of 10.0%), against a target of a fall of 15% to 20%.",
         "The strongest result: conversion from the Returner tier to the next band was 15%, "
         "against a target of 8% to 12%.",
         "2 of 6 scorecard measures that could be judged are on target or above.",
@@ -579,3 +580,142 @@ def test_retention_counts_each_seasons_customers_once() -> None:
     assert got["2023-24 → 2024-25"] == (pytest.approx(2 / 3), 3)
     rate, n = got["2022-23 → 2023-24"]
     assert np.isnan(rate) and n == 0
+
+
+# ---------------------------------------------------------------------------
+# Privacy: rates resting on a handful of customers, or on a hidden tier-flow cell
+# ---------------------------------------------------------------------------
+def _season_pair() -> tuple[pd.Series, pd.Series, list[str], list[str]]:
+    """30 regulars (4 became champions), 40 loyal (20 became champions), 60 first-timers."""
+    start = _tiers(
+        {f"r{i}": "regular" for i in range(30)}
+        | {f"y{i}": "loyal" for i in range(40)}
+        | {f"f{i}": "first_timer" for i in range(60)}
+    )
+    end = _tiers(
+        {f"r{i}": "champion" if i < 4 else "regular" for i in range(30)}
+        | {f"y{i}": "champion" if i < 20 else "loyal" for i in range(40)}
+        | {f"f{i}": "returner" if i < 30 else "first_timer" for i in range(60)}
+    )
+    engaged = (
+        [f"r{i}" for i in range(3)] + [f"y{i}" for i in range(40)] + [f"f{i}" for i in range(30)]
+    )
+    visited = (
+        [f"r{i}" for i in range(30)] + [f"y{i}" for i in range(25)] + [f"f{i}" for i in range(30)]
+    )
+    return start, end, engaged, visited
+
+
+def test_scorecard_hides_rates_resting_on_a_small_group() -> None:
+    start, end, engaged, visited = _season_pair()
+    m = scorecard.measure_tiers(start, end, engaged, visited, None, SETTINGS)
+    assert m.loc["regular", "converted_n"] == 4 and m.loc["regular", "conversion_n"] == 30
+    moves = m.attrs["transitions"]
+    assert moves.loc["regular", "champion"] == 4 and moves.loc["loyal", "champion"] == 20
+    card = scorecard.build_scorecard(m, m, season="2024-25", previous_label="2023-24")
+    conv = _row(card, "regular", "conversion")
+    # 4 of 30 regulars became champions: 13.3% would say 4, a cell the table hides
+    assert np.isnan(conv["value"]) and conv["status"] == "hidden (small group)"
+    # the 20 loyal who became champions share the champions' column with the 4: the
+    # table hides them too (else 4 = champions − 20), so loyal conversion is hidden
+    assert np.isnan(_row(card, "loyal", "conversion")["value"])
+    assert _row(card, "first_timer", "conversion")["value"] == 0  # nobody: shown
+    # 3 of 30 regulars engaged: hidden, and the whole ladder with it (else it is the
+    # ladder's engaged minus the other tiers')
+    assert np.isnan(_row(card, "regular", "engagement")["value"])
+    assert np.isnan(_row(card, "all", "engagement")["value"])
+    # every regular visited (no one churned): 0% identifies no one and is shown
+    assert _row(card, "regular", "churn")["value"] == 0
+    # loyal churn 15 of 40: shown
+    assert _row(card, "loyal", "churn")["value"] == pytest.approx(15 / 40)
+
+
+def test_scorecard_hides_a_conversion_that_adds_up_a_complementary_cell() -> None:
+    # 45 regulars: 25 became champions (a large cell), 15 stayed, 5 went down to
+    # returner. The 5 is hidden, and the table hides the next smallest cell of its row
+    # with it (the 15); conversion adds up only the 25, so it is shown.
+    start = _tiers({f"r{i}": "regular" for i in range(45)})
+    end = _tiers(
+        {f"r{i}": "champion" if i < 25 else "regular" if i < 40 else "returner" for i in range(45)}
+    )
+    m = scorecard.measure_tiers(start, end, [], [], None, SETTINGS)
+    h = scorecard.hidden_rates(m, 10, SETTINGS)
+    assert not h.loc["regular", "conversion"]
+    # with 6 champions instead, the conversion cell itself is hidden
+    end = _tiers(
+        {f"r{i}": "champion" if i < 6 else "regular" if i < 40 else "returner" for i in range(45)}
+    )
+    m = scorecard.measure_tiers(start, end, [], [], None, SETTINGS)
+    assert scorecard.hidden_rates(m, 10, SETTINGS).loc["regular", "conversion"]
+
+
+def test_status_is_decided_on_the_figure_as_printed() -> None:
+    big = {"customers_start": 1763, "customers_end": 1763}
+    # 89 of 1,763 = 5.048%, printed 5.0%: on target for a band of 2% to 5%
+    current = _frame(regular=big | {"conversion": 89 / 1763})
+    card = scorecard.build_scorecard(current, None)
+    assert _row(card, "regular", "conversion")["status"] == "on target"
+    current = _frame(regular=big | {"conversion": 0.0506})  # printed 5.1%
+    assert _row(scorecard.build_scorecard(current, None), "regular", "conversion")["status"] == (
+        "above target"
+    )
+
+
+def test_changes_are_signed_and_in_points_for_rates() -> None:
+    churn = {"kpi": "churn", "value": 0.571, "previous_value": 0.470, "change": 0.571 / 0.47 - 1}
+    assert scorecard.change_text(churn) == "+21.5% (+10.1 points)"
+    conv = {"kpi": "conversion", "value": 0.076, "previous_value": 0.110, "change": -0.309}
+    assert scorecard.change_text(conv) == "−3.4 points"
+    cltv = {"kpi": "cltv", "value": 84.0, "previous_value": 100.0, "change": -0.16}
+    assert scorecard.change_text(cltv) == "−16.0%"
+    assert scorecard.signed_pct(-0.005) == "−0.5%" and scorecard.signed_pct(0.031) == "+3.1%"
+    sr = scorecard.SeasonReport(
+        org="x",
+        season="2025-26",
+        previous="2024-25",
+        currency="GBP",
+        min_group=10,
+        settings=SETTINGS,
+        headline=_hand_headline().assign(change=[-0.005, 0.031, -0.046]),
+        card=pd.DataFrame(columns=scorecard.CARD_COLUMNS),
+    )
+    people, money = scorecard.headline_tables(sr)
+    assert people["change"].tolist() == ["−0.5%", "+3.1%"]
+    assert money["change"].tolist() == ["−4.6%"]
+    assert not any("-" in str(v) for v in people["change"])  # a true minus, never a hyphen
+
+
+def test_season_report_says_what_the_journeys_leave_out() -> None:
+    text = scorecard._left_out_text(
+        {
+            "customers": 6071,
+            "in_journeys": 6007,
+            "anonymised": 64,
+            "other": 0,
+            "new": 3542,
+            "new_in_journeys": 3502,
+        }
+    )
+    assert text == (
+        "The journey-mapping page counts 6,007 customers and 3,502 new customers for this "
+        "season: it leaves out the 64 customers (40 of them new this season) whose customer "
+        "records are anonymised (personal data erased on request)."
+    )
+
+
+def test_scorecard_reads_the_same_transition_table_as_the_journey_page() -> None:
+    from playbook import journey, tiers
+
+    start, end, engaged, visited = _season_pair()
+    end = pd.concat([end, _tiers({"n0": "first_timer", "n1": "returner"})])  # new customers
+    m = scorecard.measure_tiers(start, end, engaged, visited, None, SETTINGS)
+    history = pd.DataFrame(
+        {
+            "customer_id": [*start.index, *end.index],
+            "season": ["2023-24"] * len(start) + ["2024-25"] * len(end),
+            "tier": [*start, *end],
+        }
+    ).astype({"customer_id": "string", "season": "string", "tier": tiers.tier_dtype()})
+    table = journey.transition_matrix(history, "2023-24", "2024-25")
+    assert (m.attrs["transitions"].to_numpy() == table.to_numpy()).all()
+    assert list(m.attrs["transitions"].index) == list(table.index)

@@ -40,7 +40,10 @@ end). A transition matrix counts customers by their tier at the end of one seaso
 and the next (columns); a row ``new`` counts customers acquired during the later season.
 Conversion between the three bands of the ladder (entry, mid, top; see
 ``tiers.bands``) and churn (no visit in the following season) are set against
-the target bands in ``tiers.targets``.
+the target bands in ``tiers.targets``. The count table hides small cells and enough
+others that none can be worked out (:func:`transition_mask`); every rate, share and
+chart segment built on it adds up shown cells only, and verdicts are read from rates
+as printed.
 
 Everything is vectorised: customer ids become integer codes, visits are segments of one
 sort, and window counts are binary searches over sorted keys.
@@ -61,7 +64,11 @@ from matplotlib.figure import Figure
 from playbook import charts, tiers
 from playbook.config import OrgConfig
 from playbook.features import FC, settings
-from playbook.privacy import complementary_cells, merge_small_groups, suppress_small_groups
+from playbook.privacy import (
+    mask_count_table,
+    merge_small_groups,
+    suppress_small_groups,
+)
 from playbook.schema import SALES_CHANNELS
 from playbook.schema import Attendance as AT
 from playbook.schema import Customers as CU
@@ -358,11 +365,30 @@ def _note(text: str) -> None:
     display(Markdown(f"*{text}*"))
 
 
+def with_signed_changes(df: pd.DataFrame) -> pd.DataFrame:
+    """The columns named in ``attrs["signed"]`` as text with their sign, ready to show.
+
+    ``{"change_yoy": "pct"}`` reads "+15.1%" / "−2.4%" (a relative change, true minus);
+    ``{"change_points": "points"}`` reads "+11.7 points" (a difference of two shares).
+    Other tables are returned as they are.
+    """
+    signed = df.attrs.get("signed", {})
+    if not signed:
+        return df
+    out = df.copy()
+    for col, kind in signed.items():
+        fmt = signed_points if kind == "points" else signed_pct
+        out[col] = pd.array([fmt(v) for v in out[col].to_numpy(dtype=float)], dtype="string")
+    return out
+
+
 def show_table(df: pd.DataFrame, ctx: Any = None) -> None:
     """Show a table of this module with :func:`playbook.report.show`, formatted as the
-    function that made it asked (percentages, money, the sentence for an empty table)."""
+    function that made it asked (percentages, money, signed changes in ``attrs["signed"]``,
+    the sentence for an empty table)."""
     from playbook.report import show
 
+    df = with_signed_changes(df)
     show(
         df,
         pct=df.attrs.get("pct", ()),
@@ -398,8 +424,10 @@ def build_journey(
     pandas.DataFrame
         Columns of :class:`JourneyCols` (all but ``tier``), sorted by customer and visit
         time. ``attrs`` (plain values, so the table saves as Parquet) holds ``as_of``
-        (ISO text), ``start_month``, ``available`` (tables with data) and
-        ``first_season`` (season of the earliest visit).
+        (ISO text), ``data_end`` (the last booking by ``as_of``: return windows are
+        censored there, as the export may stop before ``as_of``), ``start_month``,
+        ``available`` (tables with data) and ``first_season`` (season of the earliest
+        visit).
     """
     opts = journey_settings(cfg)
     m = _start_month(cfg)
@@ -446,6 +474,8 @@ def build_journey(
         o_codes[~has_perf] = pd.factorize(tk(OL.order_id, eff[~has_perf]))[0]
     purchase = _ns(ol[OL.purchase_time])[eff]
     keep = (purchase <= asof_ns) & (cust_codes >= 0)
+    booked_by = purchase[keep & (purchase != _NAT)]
+    data_end_ns = min(asof_ns, np.int64(booked_by.max())) if len(booked_by) else asof_ns
     keep[has_perf] &= ~p_cancelled[p_codes[has_perf]]
     if len(anonymised):  # looked up once per distinct customer, not per line
         anonymous = _isin(pd.Series(cust_ids), anonymised)
@@ -522,10 +552,12 @@ def build_journey(
     next_event = np.where(has_next, np.roll(event, -1), _NAT)
     next_booked = np.where(has_next, np.roll(booked, -1), _NAT)
     day = event // _NS_PER_DAY
-    asof_day = asof_ns // _NS_PER_DAY
+    # return windows are censored at the data end: the last booking in the order lines
+    # (when the export stops before ``as_of``, nobody can be seen coming back after it)
+    asof_day = data_end_ns // _NS_PER_DAY
     days_to_next = np.where(has_next, np.roll(day, -1) - day, 0).astype(float)
     days_to_next[~has_next] = np.nan
-    days_observed = (asof_day - day).astype(np.int64)
+    days_observed = np.maximum(asof_day - day, 0).astype(np.int64)
     w = int(opts["return_stage_days"])
     window_known = days_observed >= w
     back_in_window = has_next & (days_to_next <= w)
@@ -647,6 +679,7 @@ def build_journey(
             out[c] = pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
     out.attrs.update(
         as_of=str(as_of),  # plain values only: the table can be saved as Parquet
+        data_end=str(pd.Timestamp(int(data_end_ns))),
         start_month=m,
         available=sorted(tables.available),
         first_season=str(out[JC.season].min()) if n else None,
@@ -782,6 +815,82 @@ def season_visits(
     visits[JC.tier] = pd.Categorical.from_codes(codes, categories=_tier_keys(), ordered=True)
     visits.attrs = dict(journey.attrs)
     return visits
+
+
+def left_out(tables: Tables, visits: pd.DataFrame, season: str, start_month: int = 9) -> dict:
+    """Customers the other pages count for ``season`` who are not in its journeys.
+
+    The season report and the data audit count every customer with a ticket that stood
+    for the season (:func:`playbook.audit.ticket_facts`); the journeys leave out
+    customers whose records are anonymised (and tickets after the data end, or for
+    cancelled performances). ``visits`` is :func:`season_visits` output.
+
+    Returns
+    -------
+    dict
+        ``customers`` (the other pages' count), ``in_journeys``, ``anonymised`` (left out
+        because their record is anonymised), ``other`` (left out for another reason),
+        ``new`` / ``new_in_journeys`` (customers whose first ticket is in ``season``, as
+        the season report counts them, and those of them in the journeys).
+    """
+    from playbook.audit import ticket_facts
+
+    facts = ticket_facts(tables, start_month)
+    ids = facts[OL.customer_id].astype("string")
+    in_season = (facts["season"] == season).to_numpy(dtype=bool, na_value=False)
+    season_ids = pd.Series(ids[in_season].dropna().unique(), dtype="string")
+    # first season of each customer: label order is season order ("2024-25" < "2025-26")
+    first = facts.assign(_id=ids).dropna(subset=["_id"]).groupby("_id")["season"].min()
+    new_ids = pd.Series(first.index[(first == season).to_numpy()], dtype="string")
+    seen = visits[JC.customer_id].dropna()
+    cu = tables.customers
+    anon_ids = cu.loc[cu[CU.anonymised].fillna(False).astype(bool), CU.customer_id]
+    missing = season_ids[~_isin(season_ids, seen)]
+    anonymised = int(_isin(missing, anon_ids).sum()) if len(anon_ids) else 0
+    return {
+        "customers": len(season_ids),
+        "in_journeys": int(seen.nunique()),
+        "anonymised": anonymised,
+        "other": len(missing) - anonymised,
+        "new": len(new_ids),
+        "new_in_journeys": int(_isin(new_ids, seen).sum()),
+    }
+
+
+def left_out_text(counts: Mapping[str, int]) -> str | None:
+    """One plain line saying who :func:`left_out` found missing from the journeys."""
+    gone = counts["anonymised"] + counts["other"]
+    if gone <= 0:
+        return None
+    reasons = {
+        "anonymised": "whose customer records are anonymised (personal data erased on request)",
+        "other": "whose only tickets fall after the data end or were for cancelled performances",
+    }
+    given = [(counts[k], text) for k, text in reasons.items() if counts[k]]
+    new_gone = counts["new"] - counts["new_in_journeys"]
+    new = f"; {new_gone:,} of them are new this season" if new_gone > 0 else ""
+    if len(given) == 1:
+        who = f"the {gone:,} of this season's {counts['customers']:,} customers {given[0][1]}"
+    else:
+        who = f"{gone:,} of this season's {counts['customers']:,} customers: " + " and ".join(
+            f"{n:,} {text}" for n, text in given
+        )
+    figures = f"{counts['customers']:,} customers"
+    ours = f"{counts['in_journeys']:,}"
+    if new_gone > 0:
+        figures += f" and {counts['new']:,} new customers"
+        ours += f" and {counts['new_in_journeys']:,}"
+    return (
+        f"The journeys leave out {who}{new}. The season report and the data audit count "
+        f"them, so they show {figures} where this page has {ours}."
+    )
+
+
+def show_left_out(tables: Tables, visits: pd.DataFrame, season: str, start_month: int = 9) -> None:
+    """Show :func:`left_out_text` as a note (nothing when nobody is left out)."""
+    text = left_out_text(left_out(tables, visits, season, start_month))
+    if text:
+        _note(text)
 
 
 # ---------------------------------------------------------------------------
@@ -970,8 +1079,10 @@ def first_timers(
     (``skip_first_season``): their history may start before the exports.
 
     Windows run from the date of the first visit and include their last day. A
-    first-timer whose window has not ended by ``as_of`` is *excluded* from that window
-    (``observed_*`` is False and ``back_*`` missing): not yet known, not a non-returner.
+    first-timer whose window has not ended by ``as_of`` (or by the journey's
+    ``data_end``, the last booking in the data, when that is earlier) is *excluded* from
+    that window (``observed_*`` is False and ``back_*`` missing): not yet known, not a
+    non-returner.
 
     Returns
     -------
@@ -980,11 +1091,13 @@ def first_timers(
         ``price_band``, ``month`` (of the first visit), ``second_visit``, ``returned``
         (came back by ``as_of``), ``duration_days`` (days to the second visit, or to
         ``as_of`` when censored), and for each window (named like ``90d``, ``12m``)
-        ``observed_<w>`` and ``back_<w>``. ``attrs``: ``windows``, ``as_of``,
-        ``excluded_season``.
+        ``observed_<w>`` and ``back_<w>``. ``attrs``: ``windows``, ``as_of`` (the date
+        the windows are followed to), ``excluded_season``.
     """
     opts = journey_settings(cfg)
     as_of = pd.Timestamp(as_of if as_of is not None else journey.attrs["as_of"])
+    if journey.attrs.get("data_end"):  # the export may stop before as_of
+        as_of = min(as_of, pd.Timestamp(journey.attrs["data_end"]))
     short, long = _window_names(opts)
     first = journey.loc[journey[JC.visit_no] == 1]
     excluded = None
@@ -1461,7 +1574,7 @@ def click_conversion(
     -------
     pandas.DataFrame
         ``tier``, ``customers`` (who clicked), ``clicks``, ``converted``,
-        ``conversion_rate``; ``All visits`` row last. Small tiers masked.
+        ``conversion_rate``; an ``All clicks`` row last. Small tiers masked.
     """
     opts = journey_settings(cfg)
     m = _start_month(cfg)
@@ -1514,6 +1627,8 @@ def click_conversion(
     )
     out["conversion_rate"] = out["converted"] / out["clicks"]
     out = _order_tiers(out.rename_axis("tier").reset_index(), cfg)
+    all_label = tier_display_names(cfg)[ALL]
+    out["tier"] = out["tier"].replace(all_label, "All clicks")
     out = suppress_small_groups(out, "customers", min_group)
     return _formats(out, pct=["conversion_rate"], empty="No email clicks this season.")
 
@@ -1574,6 +1689,27 @@ def transition_rates(counts: pd.DataFrame) -> pd.DataFrame:
     return counts.div(totals.where(totals > 0), axis=0)
 
 
+def transition_mask(counts: pd.DataFrame, min_group: int = 10) -> pd.DataFrame:
+    """The cells of a transition matrix that are hidden wherever it is shown.
+
+    :func:`playbook.privacy.mask_count_table`: cells of 1 to ``min_group - 1``
+    customers, every non-zero cell of an origin tier smaller than ``min_group``, and the
+    complementary cells that keep them from being worked out (tier sizes are shown
+    elsewhere). The count table, its row shares, the flow chart, the up / stay / down
+    rates and the band conversions all use this one mask.
+
+    Returns
+    -------
+    pandas.DataFrame of bool
+        Same index and columns as ``counts``.
+    """
+    if counts.empty:
+        return counts.astype(bool)
+    return pd.DataFrame(
+        mask_count_table(counts.to_numpy(), min_group), index=counts.index, columns=counts.columns
+    )
+
+
 def mask_transitions(
     counts: pd.DataFrame, min_group: int = 10, cfg: OrgConfig | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -1595,18 +1731,7 @@ def mask_transitions(
     names[NEW] = "New (acquired this season)"
     rates = transition_rates(counts)
     totals = counts.sum(axis=1)
-    small = (counts > 0) & (counts < min_group)
-    small |= pd.DataFrame(
-        np.repeat((totals < min_group).to_numpy()[:, None], counts.shape[1], axis=1),
-        index=counts.index,
-        columns=counts.columns,
-    ) & (counts > 0)
-    # secondary suppression: tier sizes are shown elsewhere, so no lone masked cell
-    small = pd.DataFrame(
-        complementary_cells(counts.to_numpy(), small.to_numpy()),
-        index=counts.index,
-        columns=counts.columns,
-    )
+    small = transition_mask(counts, min_group)
     shown = counts.astype("Int64").mask(small)
     rates = rates.mask(small | (totals < min_group).to_numpy()[:, None])
     keep = totals > 0
@@ -1670,8 +1795,9 @@ def flow_chart(
     """Where each tier's customers were a season later: one 100% bar per origin tier.
 
     ``flows`` is a :class:`TierTransitions` (its threshold is used) or a
-    :func:`transition_matrix`. Cells with fewer than ``min_group`` customers are merged
-    into a grey segment; origin tiers with fewer customers in all are drawn as hidden.
+    :func:`transition_matrix`. Every cell the count table hides (:func:`transition_mask`:
+    small cells and the complementary cells hidden with them) is merged into one grey
+    segment; origin tiers with fewer than ``min_group`` customers are drawn as hidden.
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -1690,7 +1816,7 @@ def flow_chart(
     rows = counts.loc[totals > 0].iloc[::-1]
     tot = rows.sum(axis=1).to_numpy(dtype=float)
     values = rows.to_numpy(dtype=float)
-    small = (values > 0) & (values < min_group)
+    small = transition_mask(counts, min_group).loc[rows.index].to_numpy()
     merged = np.where(small, values, 0).sum(axis=1)
     values = np.where(small, 0, values)
     hidden = tot < min_group
@@ -1721,7 +1847,7 @@ def flow_chart(
                 )
         left += share
     rest = np.where(hidden, 0, merged / np.where(tot > 0, tot, 1))
-    ax.barh(range(len(rows)), rest, left=left, color="#bbbbbb", label=f"cells under {min_group}")
+    ax.barh(range(len(rows)), rest, left=left, color="#bbbbbb", label="hidden cells (small groups)")
     for i in np.flatnonzero(hidden):
         ax.text(0.5, i, "hidden: too few customers", ha="center", va="center", color="#777777")
     labels = [
@@ -1775,6 +1901,15 @@ def tier_movement(
         ``tier`` (display name), ``customers``, ``up_rate`` (reached a higher rung;
         for lapsed customers: came back), ``stay_rate``, ``down_rate`` (a lower rung, not
         lapsed), ``lapse_rate``; small tiers masked.
+
+    Notes
+    -----
+    A rate is shown only when every cell it adds up is shown in the count table
+    (:func:`transition_mask`); a rate that includes a hidden cell is hidden too, or the
+    cells shown would give that cell away. The rates left shown then reveal at most the
+    sum of a row's hidden cells, which the count table already gives (the tier's size
+    minus the cells shown), so nothing further is hidden. ``attrs["hidden_rates"]``
+    counts the rates hidden this way.
     """
     keys = list(tiers.ALL_TIERS)
     c = counts.reindex(index=keys, columns=keys, fill_value=0)
@@ -1782,25 +1917,31 @@ def tier_movement(
     r_from = np.array([rank[k] for k in c.index])[:, None]
     r_to = np.array([rank[k] for k in c.columns])[None, :]
     v = c.to_numpy(dtype=float)
+    # the mask of the table as shown (with its "new" row), read for the tier rows
+    hidden = (
+        transition_mask(counts, min_group)
+        .reindex(index=keys, columns=keys, fill_value=False)
+        .to_numpy(dtype=bool)
+    )
     lapsed_to = (r_to == -1) & np.ones_like(r_from, dtype=bool)
-    up = ((r_to > r_from) & ~lapsed_to) * v
-    stay = (r_to == r_from) * v
-    down = ((r_to < r_from) & ~lapsed_to) * v
+    categories = {
+        "up_rate": (r_to > r_from) & ~lapsed_to,
+        "stay_rate": (r_to == r_from) & np.ones_like(lapsed_to),
+        "down_rate": (r_to < r_from) & ~lapsed_to,
+        "lapse_rate": lapsed_to,
+    }
     total = v.sum(axis=1)
     den = np.where(total > 0, total, np.nan)
-    out = pd.DataFrame(
-        {
-            "tier": c.index,
-            "customers": total.astype(np.int64),
-            "up_rate": up.sum(axis=1) / den,
-            "stay_rate": stay.sum(axis=1) / den,
-            "down_rate": down.sum(axis=1) / den,
-            "lapse_rate": (lapsed_to * v).sum(axis=1) / den,
-        }
-    )
+    out = pd.DataFrame({"tier": c.index, "customers": total.astype(np.int64)})
+    n_hidden = 0
+    for name, cells in categories.items():
+        uses_hidden = (cells & hidden & (v > 0)).any(axis=1)
+        out[name] = np.where(uses_hidden, np.nan, (cells * v).sum(axis=1) / den)
+        n_hidden += int((uses_hidden & (total >= min_group)).sum())
     out.loc[out["tier"] == tiers.LAPSED, "lapse_rate"] = np.nan  # staying lapsed is "stay"
     out = _order_tiers(out.loc[out["customers"] > 0], cfg)
     out = suppress_small_groups(out, "customers", min_group)
+    out.attrs["hidden_rates"] = n_hidden
     return _formats(
         out,
         pct=["up_rate", "stay_rate", "down_rate", "lapse_rate"],
@@ -1808,9 +1949,40 @@ def tier_movement(
     )
 
 
+def as_shown(value: float, decimals: int = 1) -> float:
+    """A share as the reports print it (``0.0505`` → ``0.05``: "5.0%" at one decimal).
+
+    Verdicts are decided on this figure, so a rate printed "5.0%" is never called above
+    a band that ends at 5%.
+    """
+    if value is None or pd.isna(value):
+        return np.nan
+    return float(f"{float(value):.{decimals}%}".rstrip("%")) / 100
+
+
+def signed_pct(value: float, decimals: int = 1) -> str:
+    """A relative change with its sign: "+15.1%", "−2.4%" (a true minus), "0.0%"."""
+    if value is None or pd.isna(value):
+        return "–"
+    body = f"{abs(float(value)):.{decimals}%}"
+    shown = as_shown(value, decimals)
+    return ("+" if shown > 0 else "−" if shown < 0 else "") + body
+
+
+def signed_points(value: float, decimals: int = 1) -> str:
+    """A difference of two percentages, in percentage points: "+11.7 points", "−1.4 points"."""
+    if value is None or pd.isna(value):
+        return "–"
+    body = f"{abs(float(value)) * 100:.{decimals}f}"
+    sign = "" if float(body) == 0 else "+" if value > 0 else "−"
+    return f"{sign}{body} points"
+
+
 def _verdict(rate: float, low: float, high: float, *, lower_is_better: bool = False) -> str:
+    """Where a rate (as printed: :func:`as_shown`) stands against its target band."""
     if pd.isna(rate):
         return "–"
+    rate = as_shown(rate)
     if rate < low:
         return "better than the target band" if lower_is_better else "below the target band"
     if rate > high:
@@ -1832,7 +2004,10 @@ def tier_conversion(
     pandas.DataFrame
         ``season_from``, ``season_to``, ``step`` ("entry → mid", "mid → top"),
         ``customers``, ``converted``, ``rate``, ``target_low``, ``target_high``,
-        ``verdict``. Rates on fewer than ``min_group`` customers are masked.
+        ``verdict``. A rate is masked when it rests on fewer than ``min_group``
+        customers, when fewer than ``min_group`` converted (or did not), or when it adds
+        up a cell that season pair's transition table hides (:func:`transition_mask`).
+        The verdict is decided on the rate as printed (one decimal).
     """
     ladder = settings(cfg, "tiers")
     bands = {k: set(v) for k, v in ladder["bands"].items()}
@@ -1845,18 +2020,24 @@ def tier_conversion(
     rows = []
     for a, b in zip(seasons[:-1], seasons[1:], strict=True):
         c = transition_matrix(history, a, b)
+        hidden = transition_mask(c, min_group).to_numpy()
         for step, src, dst, (low, high) in steps:
-            sub = c.loc[[k for k in c.index if k in src]]
-            n = int(sub.to_numpy().sum())
-            conv = int(sub[[k for k in c.columns if k in dst]].to_numpy().sum())
-            rate = conv / n if n >= min_group else np.nan
+            cells = np.outer(c.index.isin(list(src)), c.columns.isin(list(dst)))
+            n = int(c.to_numpy()[c.index.isin(list(src))].sum())
+            conv = int(c.to_numpy()[cells].sum())
+            ok = (
+                n >= min_group
+                and not (0 < conv < min_group or 0 < n - conv < min_group)
+                and not (hidden & cells).any()
+            )
+            rate = conv / n if ok else np.nan
             rows.append(
                 {
                     "season_from": a,
                     "season_to": b,
                     "step": step,
                     "customers": n,
-                    "converted": conv if n >= min_group else pd.NA,
+                    "converted": conv if ok else pd.NA,
                     "rate": rate,
                     "target_low": float(low),
                     "target_high": float(high),
@@ -1928,16 +2109,18 @@ def churn_by_tier(
     """Churn by tier for every pair of consecutive seasons, and its change year on year.
 
     Churn: a customer on the ladder (not lapsed) at the end of one season who made no
-    visit during the next. The year-on-year change is the relative change of a tier's
-    churn rate from the previous pair of seasons (the target band asks for a fall of
-    15–20% a year, ``tiers.targets.churn_change``).
+    visit during the next. ``change_points`` is the difference from the previous pair of
+    seasons in percentage points (47% → 57%: +10 points); ``change_yoy`` the relative
+    change (+21%), which the target band judges (a fall of 15–20% a year,
+    ``tiers.targets.churn_change``). Both are shown with their sign.
 
     Returns
     -------
     pandas.DataFrame
         ``season_from``, ``season_to``, ``tier`` (display name), ``customers``,
-        ``churned``, ``churn_rate``, ``change_yoy``, ``verdict``; tiers with fewer than
-        ``min_group`` customers masked.
+        ``churned``, ``churn_rate``, ``change_points``, ``change_yoy``, ``verdict``;
+        tiers with fewer than ``min_group`` customers masked, and the churn of a tier
+        where fewer than ``min_group`` churned (or stayed).
     """
     low, high = (float(x) for x in settings(cfg, "tiers")["targets"]["churn_change"])
     seasons = history_seasons(history)
@@ -1959,6 +2142,7 @@ def churn_by_tier(
         "customers",
         "churned",
         "churn_rate",
+        "change_points",
         "change_yoy",
         "verdict",
     ]
@@ -1967,20 +2151,27 @@ def churn_by_tier(
     out = pd.concat(rows, ignore_index=True)
     out["customers"] = out["customers"].astype("int64")
     out["churned"] = out["churned"].astype("int64")
-    out["churn_rate"] = (out["churned"] / out["customers"]).where(out["customers"] >= min_group)
+    stayed = out["customers"] - out["churned"]
+    small_split = ((out["churned"] > 0) & (out["churned"] < min_group)) | (
+        (stayed > 0) & (stayed < min_group)
+    )
+    shown = (out["customers"] >= min_group) & ~small_split
+    out["churn_rate"] = (out["churned"] / out["customers"]).where(shown)
     prev = out.groupby("tier")["churn_rate"].shift(1)
+    # points between the rates as printed (60.1% → 61.5% reads −1.4 points, as shown)
+    printed = np.array([as_shown(x) for x in out["churn_rate"].to_numpy(dtype=float)])
+    out["change_points"] = printed - pd.Series(printed).groupby(out["tier"]).shift(1).to_numpy()
     out["change_yoy"] = (out["churn_rate"] - prev) / prev.where(prev > 0)
     out["verdict"] = [
         _verdict(v, low, high, lower_is_better=True) for v in out["change_yoy"].to_numpy()
     ]
     names = tier_display_names(cfg)
     out["tier"] = out["tier"].map(names).astype("string")
+    out["churned"] = out["churned"].astype("Int64").mask(small_split)
     out = suppress_small_groups(out, "customers", min_group, columns=["customers", "churned"])
-    return _formats(
-        out[cols],
-        pct=["churn_rate", "change_yoy"],
-        empty="Churn needs at least two seasons of data.",
-    )
+    out = _formats(out[cols], pct=["churn_rate"], empty="Churn needs at least two seasons of data.")
+    out.attrs["signed"] = {"change_points": "points", "change_yoy": "pct"}
+    return out
 
 
 def churn_matrix(churn: pd.DataFrame) -> pd.DataFrame:

@@ -7,7 +7,11 @@ person, so its figures are masked (or folded into an "Other (small groups)" row)
 Count tables whose row and column totals the report shows elsewhere (tier transitions:
 a tier's size each season is in the tier tables) also get *secondary* suppression,
 :func:`complementary_cells`: a lone masked cell in a row or column could be worked out
-by subtraction, so a second cell is masked with it.
+by subtraction, so a second cell is masked with it, and more where the masked cells
+could still be worked out from the row and column totals together
+(:func:`recoverable_cells`). :func:`mask_count_table` is the whole rule for such a table;
+any rate shown beside it must rest only on cells it leaves shown
+(:func:`touches_masked`).
 """
 
 from __future__ import annotations
@@ -125,14 +129,103 @@ def complementary_cells(counts: np.ndarray, masked: np.ndarray) -> np.ndarray:
     """
     c = np.asarray(counts, dtype=float)
     m = np.asarray(masked, dtype=bool).copy()
-    changed = True
-    while changed:  # loops over the rows and columns of a small table, never customers
-        changed = False
+    while True:  # loops over the rows and columns of a small table, never customers
+        changed = True
+        while changed:
+            changed = False
+            for view_c, view_m in ((c, m), (c.T, m.T)):
+                for i in np.flatnonzero(view_m.sum(axis=1) == 1):
+                    free = ~view_m[i] & (view_c[i] > 0)
+                    if free.any():
+                        j = np.flatnonzero(free)[np.argmin(view_c[i][free])]
+                        view_m[i, j] = True  # m.T is a view: this writes into m
+                        changed = True
+        # a masked cell may still follow from the totals of several rows and columns
+        # together (e.g. a cell joining two blocks of masked cells): mask the smallest
+        # further cell that makes fewer masked cells recoverable
+        stuck = recoverable_cells(c, m)
+        if not stuck.any():
+            return m
+        best = None
+        for j in np.argsort(np.where(~m & (c > 0), c, np.inf), axis=None, kind="stable"):
+            r, k = divmod(int(j), c.shape[1])
+            if m[r, k] or c[r, k] <= 0:
+                break
+            trial = m.copy()
+            trial[r, k] = True
+            if recoverable_cells(c, trial).sum() < stuck.sum():
+                best = (r, k)
+                break
+        if best is None:  # nothing more can be masked: leave it to the caller's check
+            return m
+        m[best] = True
+
+
+def recoverable_cells(counts: np.ndarray, masked: np.ndarray) -> np.ndarray:
+    """Masked cells whose value follows from the cells shown and all row and column totals.
+
+    Masked cells are the unknowns; every row and column total is a linear equation on
+    them. A cell is recoverable when the equations fix it: removing its column from the
+    system lowers the system's rank. Zero cells count as shown.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, same shape as ``counts``: the masked cells that could be worked out.
+    """
+    m = np.asarray(masked, dtype=bool) & (np.asarray(counts) > 0)
+    out = np.zeros(m.shape, dtype=bool)
+    rows, cols = np.nonzero(m)
+    if len(rows) == 0:
+        return out
+    n_r = m.shape[0]
+    a = np.zeros((n_r + m.shape[1], len(rows)))
+    a[rows, np.arange(len(rows))] = 1.0
+    a[n_r + cols, np.arange(len(rows))] = 1.0
+    full = np.linalg.matrix_rank(a)
+    for i in range(len(rows)):  # a handful of cells in a small table
+        if np.linalg.matrix_rank(np.delete(a, i, axis=1)) < full:
+            out[rows[i], cols[i]] = True
+    return out
+
+
+def mask_count_table(counts: np.ndarray, min_group: int) -> np.ndarray:
+    """The cells a count table (e.g. tier transitions) hides, whose totals are shown elsewhere.
+
+    Primary: a cell with 1 to ``min_group - 1`` customers, and every non-zero cell of a
+    row with fewer than ``min_group`` customers in all. Secondary:
+    :func:`complementary_cells`, so no hidden cell can be worked out from the totals;
+    and, since a row's (or column's) hidden cells add up to its total minus the cells
+    shown, more cells are hidden until that sum is itself at least ``min_group`` (a
+    row hiding a 2 and a 3 would otherwise show that 5 customers moved there).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask, same shape as ``counts``.
+    """
+    c = np.asarray(counts, dtype=float)
+    m = (c > 0) & (c < min_group)
+    m |= (c.sum(axis=1) < min_group)[:, None] & (c > 0)
+    while True:  # a small table: a few rounds at most
+        m = complementary_cells(c, m)
+        grew = False
         for view_c, view_m in ((c, m), (c.T, m.T)):
-            for i in np.flatnonzero(view_m.sum(axis=1) == 1):
+            hidden_sum = np.where(view_m, view_c, 0).sum(axis=1)
+            for i in np.flatnonzero((hidden_sum > 0) & (hidden_sum < min_group)):
                 free = ~view_m[i] & (view_c[i] > 0)
                 if free.any():
                     j = np.flatnonzero(free)[np.argmin(view_c[i][free])]
                     view_m[i, j] = True  # m.T is a view: this writes into m
-                    changed = True
-    return m
+                    grew = True
+        if not grew:
+            return m
+
+
+def touches_masked(masked: np.ndarray, cells: np.ndarray) -> bool:
+    """Whether a figure resting on ``cells`` (boolean, same shape) uses a hidden cell.
+
+    A rate or share may be shown beside a masked count table only when every cell it adds
+    up is shown: otherwise, with the cells shown, it gives a hidden cell away.
+    """
+    return bool((np.asarray(masked, dtype=bool) & np.asarray(cells, dtype=bool)).any())

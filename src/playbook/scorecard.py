@@ -29,7 +29,10 @@ churn, where a fall is the goal.
 Every part that rests on another module (tiers, lifetime value, the journey, moments) is
 computed separately: when one is missing or cannot be applied to this organisation's
 data, its part of the report shows a plain note and the rest stands. Tiers with fewer
-customers than the privacy threshold have their figures masked.
+customers than the privacy threshold have their figures masked, and so has a rate resting
+on a smaller group (e.g. four regulars who became champions) or on a cell the journey
+page's tier-flow table hides (:func:`hidden_rates`). Changes are shown with their sign,
+relative ("+21.5%") and, for rates, in percentage points ("+10.1 points").
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from matplotlib.figure import Figure
 
 from playbook.config import OrgConfig, package_defaults, thaw
 from playbook.parsing import factorize, isin, positions
+from playbook.privacy import mask_count_table
 from playbook.report import Context, format_money
 from playbook.schema import Attendance as AT
 from playbook.schema import Donations as DO
@@ -79,6 +83,7 @@ NO_PREVIOUS = "no_previous"
 NO_COMPARISON = "no_comparison"
 NO_CUSTOMERS = "no_customers"
 TOO_FEW = "too_few"
+SMALL_GROUP = "small_group"
 NO_DATA = "no_data"
 NOT_APPLICABLE = "not_applicable"
 JUDGED = (ON, ABOVE, BELOW)
@@ -181,6 +186,7 @@ def status_words(settings: Mapping[str, Any] | None = None) -> dict[str, str]:
         NO_COMPARISON: "nothing to compare",
         NO_CUSTOMERS: "no customers",
         TOO_FEW: "too few customers",
+        SMALL_GROUP: "hidden (small group)",
         NO_DATA: "no data",
         NOT_APPLICABLE: "–",
     }
@@ -307,9 +313,14 @@ def measure_tiers(
     -------
     pandas.DataFrame
         Indexed by :data:`ROW_ORDER`: ``customers_start``, ``engagement``,
-        ``conversion``, ``churn``, ``customers_end``, ``cltv``. ``attrs`` say whether
-        the start tiers and the lifetime values were known (``start_known``,
-        ``clv_known``).
+        ``conversion``, ``churn``, ``customers_end``, ``cltv``, and the counts behind the
+        rates (``engaged_n``, ``churned_n``, ``converted_n`` and ``conversion_n``, the
+        customers conversion is a share of), so small groups can be hidden. ``attrs``
+        say whether the start tiers and the lifetime values were known (``start_known``,
+        ``clv_known``) and hold ``transitions``: customers by tier at the start (rows,
+        then ``new``) and at the end (columns), laid out as
+        :func:`playbook.journey.transition_matrix`, so the scorecard hides what the
+        journey page's tier-flow table hides.
     """
     s = settings if settings is not None else scorecard_settings()
     rank = _band_ranks(s)
@@ -335,7 +346,16 @@ def measure_tiers(
     out.loc[ALL, "engagement"] = _rate(is_engaged[active_start])
     out["churn"] = by_tier(_rates(churned, start[active_start], other + 1))
     out.loc[ALL, "churn"] = _rate(churned)
-    out["conversion"] = by_tier(_conversion(start_ids, start, end_ids, end, words, rank, s))
+    conv_rate, conv_hits, conv_rows = _conversion(start_ids, start, end_ids, end, words, rank, s)
+    out["conversion"] = by_tier(conv_rate)
+    out["engaged_n"] = by_tier(np.bincount(start, weights=is_engaged, minlength=other + 1))
+    out.loc[ALL, "engaged_n"] = int(is_engaged[active_start].sum())
+    out["churned_n"] = by_tier(
+        np.bincount(start[active_start], weights=churned, minlength=other + 1)
+    )
+    out.loc[ALL, "churned_n"] = int(churned.sum())
+    out["converted_n"] = by_tier(conv_hits)
+    out["conversion_n"] = by_tier(conv_rows)
 
     out["customers_end"] = by_tier(np.bincount(end, minlength=other + 1))
     out.loc[ALL, "customers_end"] = int(active_end.sum())
@@ -356,8 +376,82 @@ def measure_tiers(
         out[c] = out[c].astype("int64")
     for c in ("engagement", "conversion", "churn", "cltv"):
         out[c] = out[c].astype("float64")
+    for c in ("engaged_n", "churned_n", "converted_n", "conversion_n"):
+        out[c] = out[c].astype("int64")
     out.attrs["start_known"] = len(start) > 0
     out.attrs["clv_known"] = clv is not None and len(clv) > 0
+    out.attrs["transitions"] = _transitions(start_ids, start, end_ids, end, words)
+    return out
+
+
+def _transitions(
+    start_ids: pd.Series,
+    start: np.ndarray,
+    end_ids: pd.Series,
+    end: np.ndarray,
+    words: tuple[str, ...],
+) -> pd.DataFrame:
+    """Customers by tier at the start (rows: ladder, lapsed, then ``new``) and at the end.
+
+    The layout of :func:`playbook.journey.transition_matrix`: a customer with a tier at
+    the end but none at the start is ``new``; tiers outside the ladder are left out.
+    """
+    keys = [*LADDER, LAPSED]
+    key_of = np.array([keys.index(w) if w in keys else -1 for w in words] + [-1])
+    at = positions(end_ids, start_ids)
+    frm = np.where(at >= 0, key_of[start[np.maximum(at, 0)]] if len(start) else -1, len(keys))
+    to = key_of[end]
+    ok = (frm >= 0) & (to >= 0)
+    size = (len(keys) + 1) * len(keys)
+    flat = np.bincount(frm[ok] * len(keys) + to[ok], minlength=size)[:size]
+    return pd.DataFrame(
+        flat.reshape(len(keys) + 1, len(keys)).astype(np.int64),
+        index=[*keys, "new"],
+        columns=keys,
+    )
+
+
+def hidden_rates(frame: pd.DataFrame, min_group: int, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """Which per-tier rates of a :func:`measure_tiers` result must be hidden.
+
+    A rate is hidden when fewer than ``min_group`` customers (but some) are behind it or
+    behind its complement (engaged or not, churned or not, converted or not), or, for
+    conversion, when it adds up a cell that the journey page's tier-flow table hides
+    (:func:`playbook.privacy.mask_count_table` on ``attrs["transitions"]``): shown, it
+    would give that cell away. The whole ladder's figure is hidden with any of its tiers
+    (else the hidden tier is the whole minus the others).
+
+    Returns
+    -------
+    pandas.DataFrame of bool
+        Index: the tiers of ``frame``; columns ``engagement``, ``churn``, ``conversion``.
+    """
+    out = pd.DataFrame(False, index=frame.index, columns=["engagement", "churn", "conversion"])
+    parts = {
+        "engagement": ("engaged_n", "customers_start"),
+        "churn": ("churned_n", "customers_start"),
+        "conversion": ("converted_n", "conversion_n"),
+    }
+    for kpi, (hits_col, base_col) in parts.items():
+        if hits_col not in frame.columns or base_col not in frame.columns:
+            continue
+        hits = frame[hits_col].astype(float)
+        rest = frame[base_col].astype(float) - hits
+        out[kpi] = (
+            ((hits > 0) & (hits < min_group)) | ((rest > 0) & (rest < min_group))
+        ).to_numpy()
+    moves = frame.attrs.get("transitions")
+    if moves is not None and len(moves):
+        mask = mask_count_table(moves.to_numpy(), min_group)
+        rank = _band_ranks(settings)
+        col_rank = np.array([rank.get(c, -1) for c in moves.columns])
+        for i, tier in enumerate(moves.index):
+            if tier in out.index and tier in rank:
+                up = col_rank >= rank[tier] + 1
+                out.loc[tier, "conversion"] |= bool((mask[i] & up).any())
+    ladder = [t for t in LADDER if t in out.index]
+    if ALL in out.index:
+        out.loc[ALL] |= out.loc[ladder].any(axis=0)
     return out
 
 
@@ -429,9 +523,10 @@ def _conversion(
     words: tuple[str, ...],
     rank: Mapping[str, int],
     settings: Mapping[str, Any],
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per tier code: share of the start tier in the next band (or a higher one) at the
-    season end, among customers with a tier at both ends (missing for the top band)."""
+    season end, among customers with a tier at both ends (missing for the top band);
+    with the counts behind it (converted, customers with a tier at both ends)."""
     ranks = np.array([rank.get(w, np.nan) for w in words] + [np.nan], dtype=float)
     at = positions(start_ids, end_ids)
     known = at >= 0
@@ -439,9 +534,11 @@ def _conversion(
     r_to = ranks[end[at[known]]]
     moved = r_to >= r_from + 1  # False where either band is unknown
     rates = _rates(moved, start[known], len(words) + 1)
+    hits = np.bincount(start[known], weights=moved.astype(float), minlength=len(words) + 1)
+    rows = np.bincount(start[known], minlength=len(words) + 1)
     top = len(_band_names(settings)) - 1
     judged = np.array([w in rank and rank[w] < top for w in words] + [False])
-    return np.where(judged, rates, np.nan)
+    return np.where(judged, rates, np.nan), np.where(judged, hits, 0), np.where(judged, rows, 0)
 
 
 # ---------------------------------------------------------------------------
@@ -470,7 +567,10 @@ def build_scorecard(
         ``scorecard`` settings (targets, bands, status words).
     min_group : int
         A tier figure resting on fewer customers than this is masked ("too few
-        customers"); an empty tier shows 0 customers and "no data".
+        customers"), and so is a rate with fewer customers behind it (or its
+        complement), or a conversion adding up a cell the tier-flow table hides
+        ("hidden (small group)", :func:`hidden_rates`); an empty tier shows 0 customers
+        and "no data". Statuses are decided on the figures as printed (one decimal).
     labels : mapping, optional
         Display names of the tier keys.
 
@@ -482,13 +582,17 @@ def build_scorecard(
     s = settings if settings is not None else scorecard_settings()
     words = status_words(s)
     names = _DEFAULT_LABELS | dict(labels or {})
+    hidden = {
+        "current": hidden_rates(current, min_group, s),
+        "previous": hidden_rates(previous, min_group, s) if previous is not None else None,
+    }
     rows = []
     for tier in ROW_ORDER:
         if tier not in current.index:
             continue
         for kpi in KPIS.values():
             rows.append(
-                _card_row(current, previous, tier, kpi, s, words, min_group)
+                _card_row(current, previous, tier, kpi, s, words, min_group, hidden)
                 | {
                     "season": season,
                     "previous_season": previous_label,
@@ -516,11 +620,16 @@ def _card_row(
     s: Mapping[str, Any],
     words: Mapping[str, str],
     min_group: int,
+    hidden: Mapping[str, pd.DataFrame | None] | None = None,
 ) -> dict[str, Any]:
     basis = f"customers_{kpi.basis}"
     target = kpi_target(kpi.key, tier, s)
 
-    def figure(frame: pd.DataFrame | None) -> tuple[Any, float, str | None]:
+    def is_hidden(which: str) -> bool:
+        h = (hidden or {}).get(which)
+        return h is not None and kpi.key in h.columns and tier in h.index and h.loc[tier, kpi.key]
+
+    def figure(frame: pd.DataFrame | None, which: str) -> tuple[Any, float, str | None]:
         """(customers, value, why missing) of one season, masked when too few."""
         if frame is None or tier not in frame.index:
             return pd.NA, np.nan, NO_PREVIOUS
@@ -534,10 +643,12 @@ def _card_row(
             return pd.NA, np.nan, TOO_FEW
         if math.isnan(v):
             return n, np.nan, NO_DATA
+        if is_hidden(which):
+            return n, np.nan, SMALL_GROUP
         return n, v, None
 
-    n, value, why = figure(current)
-    pn, prev, pwhy = figure(previous)
+    n, value, why = figure(current, "current")
+    pn, prev, pwhy = figure(previous, "previous")
     change = yoy_change(value, prev) if why is None and pwhy is None else np.nan
     low, high = target if target else (np.nan, np.nan)
     if target is None or (kpi.key == "conversion" and tier == ALL):
@@ -548,14 +659,16 @@ def _card_row(
         status = None
         judged = value
     elif pwhy is not None:
-        status = NO_COMPARISON if pwhy in (NO_CUSTOMERS, NO_DATA) else pwhy
+        status = NO_COMPARISON if pwhy in (NO_CUSTOMERS, NO_DATA, SMALL_GROUP) else pwhy
     elif pd.isna(change):
         status = NO_COMPARISON
     else:
         status = None
         judged = change
-    if status is None:
-        text = judge_status(judged, low, high, lower_is_better=kpi.lower_is_better, words=words)
+    if status is None:  # judged on the figure as the tables print it (one decimal)
+        text = judge_status(
+            as_shown(judged), low, high, lower_is_better=kpi.lower_is_better, words=words
+        )
     else:
         text = words[status]
     return {
@@ -588,6 +701,53 @@ def _pct(x: float, signed: bool = False) -> str:
     if signed:
         return ("+" if x > 0 else "−" if x < 0 else "") + body
     return ("−" if x < 0 else "") + body
+
+
+def as_shown(x: float, decimals: int = 1) -> float:
+    """A share or change as the tables print it (``0.0505`` → ``0.05``, "5.0%").
+
+    Statuses are decided on this figure, so "5.0%" is never above a band ending at 5%.
+    """
+    if x is None or pd.isna(x):
+        return np.nan
+    return float(f"{float(x):.{decimals}%}".rstrip("%")) / 100
+
+
+def signed_pct(x: float, decimals: int = 1) -> str:
+    """A relative change with its sign and a true minus: "+9.1%", "−16.6%", "0.0%"."""
+    if x is None or pd.isna(x):
+        return "–"
+    shown = as_shown(x, decimals)
+    return ("+" if shown > 0 else "−" if shown < 0 else "") + f"{abs(float(x)):.{decimals}%}"
+
+
+def signed_points(x: float, decimals: int = 1) -> str:
+    """A difference of two percentages in percentage points: "+10.1 points", "−3.4 points"."""
+    if x is None or pd.isna(x):
+        return "–"
+    body = f"{abs(float(x)) * 100:.{decimals}f}"
+    sign = "" if float(body) == 0 else "+" if x > 0 else "−"
+    return f"{sign}{body} points"
+
+
+def change_text(row: Mapping[str, Any]) -> str:
+    """A scorecard row's change on last season, in words a reader cannot misread.
+
+    Lifetime value: the relative change ("+9.1%"). Rates judged on their change
+    (engagement, churn): the relative change that is judged, and the difference in
+    percentage points ("+21.5% (+10.1 points)"). Conversion, judged on its rate: the
+    difference in points ("−3.4 points").
+    """
+    kpi = KPIS[row["kpi"]]
+    value, prev = row["value"], row["previous_value"]
+    if pd.isna(value) or pd.isna(prev):
+        return "–"
+    if kpi.money:
+        return signed_pct(row["change"])
+    points = signed_points(as_shown(value) - as_shown(prev))
+    if kpi.judged_on == "rate":
+        return points
+    return f"{signed_pct(row['change'])} ({points})"
 
 
 def band_text(low: float, high: float, judged_on: str) -> str:
@@ -624,13 +784,26 @@ def _kpi_sentence(row: Mapping[str, Any], words: Mapping[str, str], money: Calla
     kpi = KPIS[row["kpi"]]
     band = band_text(row["target_low"], row["target_high"], kpi.judged_on)
     where = _tier_phrase(row)
+    if kpi.judged_on == "change" and not kpi.money:
+        # a rate: the move in points, and the relative change the target is set on
+        prev, cur = as_shown(row["previous_value"]), as_shown(row["value"])
+        change = as_shown(row["change"])
+        subject = f"{kpi.noun.capitalize()} {where}"
+        if change == 0:
+            return f"{subject} held steady at {cur:.1%}, against a target of {band}"
+        verb, noun = ("rose", "rise") if change > 0 else ("fell", "fall")
+        return (
+            f"{subject} {verb} from {prev:.1%} to {cur:.1%} on last season "
+            f"({abs(cur - prev) * 100:.1f} points, a relative {noun} of {abs(change):.1%}), "
+            f"against a target of {band}"
+        )
     if kpi.judged_on == "change":
         verb = "rose" if row["change"] > 0 else "fell" if row["change"] < 0 else "held"
         amount = f" {_pct(abs(row['change']))}" if row["change"] != 0 else " steady"
-        fmt = money if kpi.money else _pct
         return (
             f"{kpi.noun.capitalize()} {where} {verb}{amount} on last season "
-            f"({fmt(row['previous_value'])} → {fmt(row['value'])}), against a target of {band}"
+            f"({money(row['previous_value'])} → {money(row['value'])}), "
+            f"against a target of {band}"
         )
     subject = f"{kpi.noun.capitalize()} {where}"
     if kpi.key == "conversion":
@@ -864,7 +1037,7 @@ def headline_tables(sr: SeasonReport) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "measure": p["label"].to_numpy(),
                 this: p["this_season"].to_numpy(),
                 prev: p["previous_season"].to_numpy(),
-                "change": p["change"].to_numpy(dtype=float),
+                "change": pd.array([signed_pct(v) for v in p["change"]], dtype="string"),
             }
         )
         if not is_money:
@@ -1033,6 +1206,8 @@ class SeasonReport:
     moments_horizon_days: int | None = None
     notes: dict[str, str] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
+    first_timer_window: str | None = None
+    journey_gap: str | None = None
 
     @property
     def words(self) -> dict[str, str]:
@@ -1152,9 +1327,19 @@ def _tier_labels(ctx: Context) -> dict[str, str]:
         return {}
 
 
-def _first_timer_rates(
-    ctx: Context, cohorts: list[str]
-) -> tuple[dict[str, tuple[float, int]], str]:
+@dataclass
+class _JourneyFigures:
+    """What the season report takes from the journeys (:mod:`playbook.journey`)."""
+
+    rates: dict[str, tuple[float, int]]
+    window: str
+    window_note: str | None
+    left_out: str | None
+
+
+def _first_timer_rates(ctx: Context, cohorts: list[str]) -> _JourneyFigures:
+    """First-timers' return within the long window per cohort, what the window leaves out,
+    and who the journeys leave out of this season (all in plain words)."""
     from playbook import journey
 
     trips = journey.build_journey(ctx.tables, ctx.config, as_of=ctx.as_of)
@@ -1162,13 +1347,57 @@ def _first_timer_rates(
     windows = first.attrs["windows"]
     w = list(windows)[-1]  # the long window (12 months by default)
     out = {}
+    notes = []
+    followed_to = pd.Timestamp(first.attrs["as_of"])
+    months = int(journey.journey_settings(ctx.config)["long_window_months"])
     for c in cohorts:
         f = first.loc[first["season"] == c]
         followed = f[f"observed_{w}"].to_numpy(dtype=bool)
         back = f[f"back_{w}"].fillna(False).to_numpy(dtype=bool)
         n = int(followed.sum())
         out[c] = (back.sum() / n if n else np.nan, n)
-    return out, windows[w]
+        short = len(f) - n
+        if short > 0 and n >= ctx.min_group and short >= ctx.min_group:
+            since = (followed_to.normalize() - pd.DateOffset(months=months)).strftime("%-d %B %Y")
+            notes.append(
+                f"Of the {len(f):,} first-timers of {c}, {n:,} are counted: the data run to "
+                f"{followed_to:%-d %B %Y}, so the {short:,} whose first visit came after "
+                f"{since} have not yet had {windows[w]} to come back and are left out."
+            )
+        elif short > 0:
+            notes.append(
+                f"Some first-timers of {c} have not yet had {windows[w]} to come back (the "
+                f"data run to {followed_to:%-d %B %Y}) and are left out."
+            )
+    counts = journey.left_out(
+        ctx.tables,
+        trips.loc[(trips["season"] == ctx.season).to_numpy(dtype=bool, na_value=False)],
+        ctx.season,
+        ctx.config.season_start_month,
+    )
+    return _JourneyFigures(out, windows[w], " ".join(notes) or None, _left_out_text(counts))
+
+
+def _left_out_text(counts: Mapping[str, int]) -> str | None:
+    """Why the journey page counts fewer customers than the headline figures, or None."""
+    gone = counts["anonymised"] + counts["other"]
+    if gone <= 0:
+        return None
+    new_gone = counts["new"] - counts["new_in_journeys"]
+    ours = f"{counts['in_journeys']:,} customers"
+    if new_gone > 0:
+        ours += f" and {counts['new_in_journeys']:,} new customers"
+    reasons = {
+        "anonymised": "whose customer records are anonymised (personal data erased on request)",
+        "other": "whose only tickets fall after the data end or were for cancelled performances",
+    }
+    given = [(counts[k], text) for k, text in reasons.items() if counts[k]]
+    new = f" ({new_gone:,} of them new this season)" if new_gone > 0 else ""
+    if len(given) == 1:
+        who = f"the {gone:,} customers{new} {given[0][1]}"
+    else:
+        who = f"{gone:,} customers{new}: " + " and ".join(f"{n:,} {text}" for n, text in given)
+    return f"The journey-mapping page counts {ours} for this season: it leaves out {who}."
 
 
 def _retention(facts: pd.DataFrame, pairs: list[tuple[str, str]]) -> dict[str, tuple[float, int]]:
@@ -1204,15 +1433,14 @@ def _plan(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame, int | None, pd.Data
     :func:`clv_at` makes for ``ctx.as_of``, so the scorecard reuses them.
     """
     from playbook import moments
+    from playbook.moments import views
 
     plan = moments.plan_moments(ctx)
-    by_trigger = moments.upcoming_by_trigger(plan, ctx.min_group)
-    cols = [c for c in ("moment", "EPIC", "customers", "to act on", "cost") if c in by_trigger]
-    # moments for too few customers to show are counted, not listed
-    hidden = int(by_trigger["to act on"].isna().sum())
-    keep = by_trigger["to act on"].fillna(0) > 0
-    by_trigger = by_trigger.loc[keep, cols].reset_index(drop=True)
-    by_trigger.attrs["hidden"] = hidden
+    # moments due for too few customers to show are counted, not listed (attrs)
+    by_trigger = views.upcoming_shown(
+        views.upcoming_by_trigger(plan, ctx.min_group),
+        ["moment", "EPIC", views.CUSTOMERS, views.TO_ACT_ON, views.HELD_BACK, "cost"],
+    )
     by_week = moments.upcoming_by_week(plan, ctx.min_group)
     horizon = int(plan.settings.horizon_days) if hasattr(plan.settings, "horizon_days") else None
     same_date = pd.Timestamp(plan.as_of) == pd.Timestamp(ctx.as_of)
@@ -1287,13 +1515,13 @@ def build_season_report(ctx: Context, *, with_moments: bool = True) -> SeasonRep
             "No customer has a tier at the end of this season, so there is no scorecard."
         )
 
-    sector = None
+    sector = ft = None
     cohorts = [x for x in (prev, before_prev) if x]
     if cohorts:
-        got = _attempt(notes, "returns", "First-timers' return", _first_timer_rates, ctx, cohorts)
+        ft = _attempt(notes, "returns", "First-timers' return", _first_timer_rates, ctx, cohorts)
         pairs = [(prev, ctx.season)] + ([(before_prev, prev)] if before_prev else [])
         retention = _retention(facts, pairs)
-        rates, window = got if got is not None else ({}, "12 months")
+        rates, window = (ft.rates, ft.window) if ft is not None else ({}, "12 months")
         sector = sector_comparison(
             rates, retention, window=window, settings=s, min_group=ctx.min_group
         )
@@ -1320,6 +1548,9 @@ def build_season_report(ctx: Context, *, with_moments: bool = True) -> SeasonRep
         moments_horizon_days=horizon,
         notes=notes,
     )
+    if ft is not None:
+        report.first_timer_window = ft.window_note
+        report.journey_gap = ft.left_out
     report.findings = write_findings(
         card, headline, sector, settings=s, currency=ctx.config.currency
     )
@@ -1353,7 +1584,11 @@ def show_findings(sr: SeasonReport) -> None:
 
 
 def kpi_table(sr: SeasonReport, kpi: str) -> pd.DataFrame:
-    """One KPI of the scorecard for reading aloud: tier, customers, figures, target, status."""
+    """One KPI of the scorecard for reading aloud: tier, customers, figures, target, status.
+
+    The change is text with its sign (:func:`change_text`): relative changes in "%",
+    differences between two percentages in "points".
+    """
     k = KPIS[kpi]
     c = sr.card.loc[sr.card["kpi"] == kpi]
     if c.empty:
@@ -1366,7 +1601,7 @@ def kpi_table(sr: SeasonReport, kpi: str) -> pd.DataFrame:
             who: c["customers"].to_numpy(),
             this: c["value"].to_numpy(dtype=float),
             prev: c["previous_value"].to_numpy(dtype=float),
-            "change": c["change"].to_numpy(dtype=float),
+            "change": pd.array([change_text(r) for _, r in c.iterrows()], dtype="string"),
             "target": [
                 band_text(lo, hi, k.judged_on)
                 for lo, hi in zip(c["target_low"], c["target_high"], strict=True)
@@ -1376,7 +1611,7 @@ def kpi_table(sr: SeasonReport, kpi: str) -> pd.DataFrame:
     )
     out[who] = out[who].astype("Int64")
     out.attrs["money"] = [this, prev] if k.money else []
-    out.attrs["pct"] = ["change"] + ([] if k.money else [this, prev])
+    out.attrs["pct"] = [] if k.money else [this, prev]
     return out
 
 
@@ -1426,8 +1661,10 @@ def show_headline(sr: SeasonReport, ctx: Context | None = None) -> None:
 
     people, money = headline_tables(sr)
     this, prev = people.columns[1], people.columns[2]
-    show(people, pct=["change"], ctx=ctx)
-    show(money, money=[this, prev], pct=["change"], ctx=ctx)
+    show(people, ctx=ctx)
+    if sr.journey_gap:
+        _markdown(f"*{sr.journey_gap}*")
+    show(money, money=[this, prev], ctx=ctx)
 
 
 def show_sector(sr: SeasonReport, measure: str = FIRST_TIMERS) -> None:
@@ -1440,6 +1677,8 @@ def show_sector(sr: SeasonReport, measure: str = FIRST_TIMERS) -> None:
     if measure == FIRST_TIMERS:
         show_note(sr, "returns")
     show(sector_table(sr, measure), empty="Nothing to compare yet.")
+    if measure == FIRST_TIMERS and sr.first_timer_window:
+        _markdown(f"*{sr.first_timer_window}*")
 
 
 def show_moments(sr: SeasonReport, ctx: Context | None = None) -> None:
@@ -1459,12 +1698,11 @@ def show_moments(sr: SeasonReport, ctx: Context | None = None) -> None:
         ctx=ctx,
         empty="No moments fall due in the coming weeks.",
     )
-    hidden = sr.moments_by_trigger.attrs.get("hidden", 0)
-    if hidden:
-        _markdown(
-            f"*{hidden} more moment(s) fall due for fewer than {sr.min_group} customers each; "
-            "they are not listed, to protect privacy.*"
-        )
+    from playbook.moments.views import upcoming_hidden_note
+
+    note = upcoming_hidden_note(sr.moments_by_trigger, sr.min_group)
+    if note:
+        _markdown(f"*{note}*")
     if sr.moments_by_week is not None and not sr.moments_by_week.empty:
         w = sr.moments_by_week.reset_index()
         num = [c for c in w.columns if c != "week"]
@@ -1515,7 +1753,7 @@ def scorecard_chart(sr: SeasonReport) -> Figure | None:
             colour = "white" if key in codes else "#333333"
             lines = [_cell_value(r, sr.currency)]
             if KPIS[kpi].judged_on == "change" and pd.notna(r["change"]):
-                lines.append(f"{_pct(r['change'], True)} on last season")
+                lines.append(change_text(r))
             if key != NOT_APPLICABLE:
                 lines.append(r["status"])
             offsets = {1: [0.0], 2: [-0.15, 0.17], 3: [-0.26, 0.0, 0.26]}[len(lines)]
