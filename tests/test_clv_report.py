@@ -276,8 +276,11 @@ def test_clv_bands_known_counts_and_masking(predictions):
     assert t["value"].tolist() == [3.0, 25.0, 27.0]
     assert t["share of value"].sum() == pytest.approx(1.0)
     masked = clv_report.clv_bands(predictions, edges=[0, 3, 8], min_group=3)
-    assert masked["customers"].isna().tolist() == [True, False, False]
-    assert masked.attrs["suppressed"] == 1
+    # the 2 is hidden; the overview shows all 10 customers, so the 3 (the smallest
+    # other band) is hidden with it: 10 - 5 leaves 5 customers in two bands
+    assert masked["customers"].isna().tolist() == [True, False, True]
+    assert masked["share of value"].isna().tolist() == [True, False, True]
+    assert masked.attrs["suppressed"] == 1 and masked.attrs["secondary"] == 1
     with pytest.raises(PlaybookError):
         clv_report.clv_bands(predictions, edges=[1, 3])
 
@@ -288,15 +291,87 @@ def test_clv_by_group_sums_masks_and_labels_the_ungrouped(predictions):
         index=pd.Index(predictions["customer_id"][:9], name="customer_id"),
     )
     groups.attrs["order"] = {"tier": ["Champion", "Loyal"]}
-    t = clv_report.clv_by_group(predictions, groups, "tier", min_group=2)
+    t = clv_report.clv_by_group(predictions, groups, "tier", min_group=1)
     assert list(t["tier"]) == ["Champion", "Loyal", "No tier yet (first visit still to come)"]
-    assert t["customers"].tolist()[:2] == [3, 6]
-    assert t["value"].tolist()[:2] == [24.0, 21.0]  # 7+8+9 ; 1+…+6
+    assert t["customers"].tolist() == [3, 6, 1]
+    assert t["value"].tolist() == [24.0, 21.0, 10.0]  # 7+8+9 ; 1+…+6 ; 10
     # chance active over repeat buyers only: Champion C06-C08; Loyal C04, C05
     chance = t["chance active (repeat buyers)"].tolist()
     assert chance[:2] == pytest.approx([(0.6 + 0.8 + 0.3) / 3, (0.2 + 0.4) / 2])
-    assert t["customers"].isna().iloc[2]  # one ungrouped customer: masked
-    assert t.attrs["suppressed"] == 1
+    masked = clv_report.clv_by_group(predictions, groups, "tier", min_group=2)
+    # one ungrouped customer: masked; the overview's total (10 customers, £55) would
+    # give it away, so the smallest other tier (Champion, 3) is masked with it
+    assert masked["customers"].isna().tolist() == [True, False, True]
+    assert masked["value"].isna().tolist() == [True, False, True]
+    assert masked.attrs["suppressed"] == 1 and masked.attrs["secondary"] == 1
+
+
+def test_suppress_with_total_hides_enough_rows_that_none_can_be_worked_out():
+    df = pd.DataFrame(
+        {
+            "group": ["A", "B", "C", "D", "No tier yet"],
+            "customers": [120, 40, 25, 30, 6],
+            "value": [5000.0, 900.0, 700.0, 800.0, 150.0],
+        }
+    )
+    out = clv_report.suppress_with_total(df, "customers", 10)
+    # the 6 alone would be total - shown: the smallest other row (C, 25) goes too
+    assert out["customers"].isna().tolist() == [False, False, True, False, True]
+    assert out["value"].isna().tolist() == [False, False, True, False, True]
+    assert out["group"].tolist() == df["group"].tolist()  # labels stay
+    assert (out.attrs["suppressed"], out.attrs["secondary"]) == (1, 1)
+    # two small rows of 3 and 4: together still under 10, so one more row is hidden
+    two = df.assign(customers=[120, 40, 25, 3, 4])
+    out2 = clv_report.suppress_with_total(two, "customers", 10)
+    assert out2["customers"].isna().tolist() == [False, False, True, True, True]
+    # two small rows adding up to 10 or more need nothing else
+    ok = df.assign(customers=[120, 40, 25, 5, 6])
+    assert clv_report.suppress_with_total(ok, "customers", 10).attrs["secondary"] == 0
+    # nothing small: nothing hidden
+    none = clv_report.suppress_with_total(
+        df.assign(customers=[120, 40, 25, 30, 60]), "customers", 10
+    )
+    assert not none["customers"].isna().any()
+    # a total row is never the one chosen
+    tot = df.assign(group=["A", "B", "C", "D", "All"], customers=[5, 40, 25, 30, 100])
+    t = clv_report.suppress_with_total(tot, "customers", 10, fixed=(tot["group"] == "All"))
+    assert t["customers"].isna().tolist() == [True, False, True, False, False]
+
+
+def test_at_risk_summary_hides_a_second_tier_beside_its_all_row():
+    # 20 customers worth 1..20; the top 20% (17..20) all have a 10% chance: at risk
+    pred = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:02d}" for i in range(20)],
+            "frequency": np.ones(20),
+            "clv": np.arange(1.0, 21.0),
+            "p_alive": [0.9] * 16 + [0.1] * 4,
+            "expected_purchases": np.full(20, 0.5),
+        }
+    )
+    result = season_result(pred)
+    assert len(result.run.at_risk) == 4
+    groups = pd.DataFrame(
+        {"tier": ["Loyal"] * 16 + ["Champion"] * 3 + ["Loyal"]},
+        index=pd.Index(pred["customer_id"], name="customer_id"),
+    )
+    groups.attrs["order"] = {"tier": ["Champion", "Loyal"]}
+    shown = clv_report.at_risk_summary(result, groups, "tier", min_group=1)
+    assert shown["tier"].tolist() == ["Champion", "Loyal", "All"]
+    assert shown["at-risk patrons"].tolist() == [3, 1, 4]
+    t = clv_report.at_risk_summary(result, groups, "tier", min_group=2)
+    # Loyal (1) is hidden; All shows 4, so Champion (3) is hidden too; All stays
+    assert t["at-risk patrons"].isna().tolist() == [True, True, False]
+    assert t["their value"].isna().tolist() == [True, True, False]
+    assert (t.attrs["suppressed"], t.attrs["secondary"]) == (1, 1)
+
+
+def test_privacy_text_counts_the_groups_hidden_to_protect_others():
+    a = pd.DataFrame()
+    a.attrs.update(suppressed=1, secondary=1)
+    text = clv_report.privacy_text(10, a)
+    assert "1 group(s) above had fewer than 10" in text
+    assert "1 larger group(s) are hidden too" in text
 
 
 def test_clv_by_group_without_the_grouping_degrades_with_a_note(predictions):
@@ -640,4 +715,7 @@ def test_notebook_40_renders_without_errors_or_customer_ids(small_org: Path, tmp
     assert not found, f"customer ids in the HTML: {sorted(found)[:3]}"
     risk = pd.read_parquet(out / clv_report.AT_RISK_FILE)
     assert set(risk["customer_id"].astype(str)) <= ids
-    assert clv_report.AT_RISK_FILE not in (out / "index.html").read_text(encoding="utf-8")
+    # a list of individuals: linked only apart, with the box-office lists, never as an export
+    index = (out / "index.html").read_text(encoding="utf-8")
+    exports, _, private = index.partition("Customer lists for the box office")
+    assert clv_report.AT_RISK_FILE not in exports and clv_report.AT_RISK_FILE in private

@@ -130,6 +130,94 @@ def test_anonymised_customers_never_appear_in_the_action_list() -> None:
     assert "GONE" not in set(found["customer_id"])
 
 
+def unsubscribe_history() -> History:
+    """Email consent dated 1 Feb 2025 for everyone; unsubscribes around it.
+
+    - ``LATER``: unsubscribed 20 Feb (after the consent): email closed, post open.
+    - ``EMAILONLY``: unsubscribed 20 Feb, no post consent: no channel left.
+    - ``BEFORE``: unsubscribed 10 Jan, then consented again 1 Feb: email open.
+    - ``FUTURE``: unsubscribes 5 Mar, after the list's day (3 Mar): email open.
+    - ``SAMEDAY``: unsubscribed on the list's day at 18:00: email closed.
+    """
+    h = History().perf("A", "P1", "2025-01-10 19:30")
+    when = {
+        "LATER": "2025-02-20 10:00",
+        "EMAILONLY": "2025-02-20 10:00",
+        "BEFORE": "2025-01-10 10:00",
+        "FUTURE": "2025-03-05 10:00",
+        "SAMEDAY": "2025-03-03 18:00",
+    }
+    for c, t in when.items():
+        h.book(c, "A", "2025-01-01 10:00")
+        h.customer(c)
+        h.rows["consents"].append(
+            {
+                "customer_id": c,
+                "channel": "email",
+                "status": "granted",
+                "consent_date": "2025-02-01",
+            }
+        )
+        if c != "EMAILONLY":
+            h.rows["consents"].append(
+                {
+                    "customer_id": c,
+                    "channel": "post",
+                    "status": "granted",
+                    "consent_date": "2025-02-01",
+                }
+            )
+        h.rows["interactions"].append({"customer_id": c, "occurred_at": t, "kind": "unsubscribe"})
+    return h
+
+
+def test_an_email_unsubscribe_after_the_consent_closes_email() -> None:
+    h = unsubscribe_history()
+    ids = ("LATER", "EMAILONLY", "BEFORE", "FUTURE", "SAMEDAY")
+    m = moments([{"customer_id": c, "trigger_id": "second_date"} for c in ids])
+    a = build_action_list(m, h.tables(), as_of=AS_OF, settings=settings())
+    assert a.set_index("customer_id")["channel"].to_dict() == {
+        "LATER": "post",
+        "BEFORE": "email",
+        "FUTURE": "email",
+        "SAMEDAY": "post",
+    }
+    ex = excluded_table(a)
+    assert ex.to_dict(orient="records") == [
+        {"trigger_id": "second_date", "reason": "unsubscribed", "moments": 1}
+    ]
+    # an email-only moment for the unsubscribed customers is left out, not sent
+    m1 = moments([{"customer_id": c, "trigger_id": "first_booking_welcome"} for c in ids])
+    a1 = build_action_list(m1, h.tables(), as_of=AS_OF, settings=settings())
+    assert sorted(a1["customer_id"]) == ["BEFORE", "FUTURE"]
+    ex1 = excluded_table(a1)
+    assert ex1.set_index("reason")["moments"].to_dict() == {"unsubscribed": 3}
+    # a week later the FUTURE unsubscribe has happened too
+    later = build_action_list(
+        m, h.tables(), as_of=AS_OF + pd.Timedelta(days=7), settings=settings()
+    )
+    assert later.set_index("customer_id")["channel"].to_dict()["FUTURE"] == "post"
+
+
+def test_an_unsubscribe_closes_email_for_service_moments_too() -> None:
+    h = unsubscribe_history()
+    m = moments([{"customer_id": "EMAILONLY", "trigger_id": "service_recovery", "kind": "service"}])
+    # service moments need no consent by default, but never by email after an unsubscribe
+    a = build_action_list(m, h.tables(), as_of=AS_OF, settings=settings())
+    assert a["channel"].tolist() == ["post"]
+
+
+def test_the_backtest_counts_unsubscribes_week_by_week() -> None:
+    from playbook.moments import prepare_moments, resolve_channels
+
+    data = prepare_moments(unsubscribe_history().tables())
+    m = moments([{"customer_id": "FUTURE", "trigger_id": "first_booking_welcome"}] * 2)
+    weeks = pd.Series(pd.to_datetime(["2025-03-03 23:59", "2025-03-10 23:59"]), index=m.index)
+    got = resolve_channels(m, data, settings(), as_of=weeks)
+    assert got.iloc[0] == "email"  # the week of 3 March: not unsubscribed yet
+    assert pd.isna(got.iloc[1])  # the week of 10 March: unsubscribed on the 5th
+
+
 # ---------------------------------------------------------------------------
 # One moment per customer per N days, highest priority first
 # ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from playbook.moments import (
     backtest_summary,
     diff_ci,
     measure_uplift,
+    measurement_plan,
     moment_settings,
     sample_size,
     weekly_volume,
@@ -56,6 +57,16 @@ def test_backtest_counts_each_moment_once_in_the_week_it_came_due() -> None:
     assert row["per_week"] == pytest.approx(3 / 6)
     weekly = weekly_volume(bt, min_group=1)
     assert weekly["email"].tolist() == [0, 0, 1, 1, 1, 0]
+
+
+def test_per_week_is_the_same_figure_in_the_replay_and_the_measurement_plan() -> None:
+    h = first_timers()
+    bt = backtest(h.tables(), "2025-01-06", "2025-02-24", settings=DEFAULTS,
+                  triggers=["second_date"])  # fmt: skip
+    replay = backtest_summary(bt, DEFAULTS, min_group=1).set_index("trigger")
+    plan = measurement_plan(bt, h.tables(), DEFAULTS, min_group=1).set_index("trigger")
+    assert replay.loc["Second-date nudge", "per_week"] == pytest.approx(3 / 7)
+    assert plan.loc["Second-date nudge", "per_week"] == replay.loc["Second-date nudge", "per_week"]
 
 
 def test_backtest_small_groups_are_masked() -> None:
@@ -282,3 +293,42 @@ def test_measure_uplift_per_trigger_with_empty_groups() -> None:
     assert out.loc["a", "treated_rate"] == 0.5 and out.loc["a", "control_rate"] == 0.0
     assert out.loc["b", "control"] == 0 and np.isnan(out.loc["b", "uplift"])
     assert not out.loc["b", "significant"]
+
+
+def hand_backtest(people: dict[tuple[str, str], int]) -> pd.DataFrame:
+    """A replay written by hand: ``people[(week, channel)]`` customers, one moment each."""
+    rows = [
+        {"customer_id": f"{w}-{ch}-{i}", "channel": ch, "week": pd.Timestamp(w)}
+        for (w, ch), n in people.items()
+        for i in range(n)
+    ]
+    bt = pd.DataFrame(rows)
+    bt.attrs["weeks"] = sorted({pd.Timestamp(w) for w, _ in people})
+    return bt
+
+
+def test_weekly_volume_leaves_no_masked_cell_that_the_totals_give_away() -> None:
+    from playbook.privacy import recoverable_cells
+
+    weeks, chans = ["2025-09-01", "2025-09-08", "2025-09-15"], ["email", "phone_call"]
+    grid = [[30, 12], [40, 3], [50, 15]]  # the 3 calls are too few to show
+    bt = hand_backtest(
+        {(w, c): grid[i][j] for i, w in enumerate(weeks) for j, c in enumerate(chans)}
+    )
+    w = weekly_volume(bt, min_group=10)
+    masked = w.isna().to_numpy()
+    # the 3 alone would be the calls' season total minus 12 and 15: the smallest other
+    # call (12) is hidden too, then that week's and the 3's emails (30, 40) with them
+    assert masked.tolist() == [[True, True], [True, True], [False, False]]
+    assert not recoverable_cells(np.array(grid), masked).any()
+    assert w.loc[pd.Timestamp("2025-09-15")].tolist() == [50, 15]
+
+
+def test_the_volume_chart_uses_the_organisations_threshold() -> None:
+    from playbook.moments import Replay, volume_chart
+
+    # 20 calls a week: shown at the default 10, hidden at a threshold of 50
+    bt = hand_backtest({("2025-09-01", "phone_call"): 20, ("2025-09-08", "phone_call"): 20})
+    replay = Replay(DEFAULTS, None, "2025-26", bt)  # type: ignore[arg-type]
+    assert volume_chart(replay, min_group=10) is not None
+    assert volume_chart(replay, min_group=50) is None

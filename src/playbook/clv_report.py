@@ -18,6 +18,10 @@ for a workshop room. Each function here is one notebook cell's worth of work:
 
 Reported groups smaller than the organisation's threshold are masked
 (:func:`playbook.privacy.suppress_small_groups`); no table here holds a customer id.
+Every breakdown whose total the page shows (customers and value in the overview, the
+at-risk "All" row) also gets secondary suppression (:func:`suppress_with_total`): a
+lone hidden row could be worked out as the total minus the rows shown, so more rows
+are hidden with it.
 """
 
 from __future__ import annotations
@@ -896,6 +900,69 @@ def p_alive_note(result: SeasonCLV) -> str:
 
 
 # ---------------------------------------------------------------------------
+# Privacy: breakdowns whose total is shown
+# ---------------------------------------------------------------------------
+def suppress_with_total(
+    df: pd.DataFrame,
+    count_col: str,
+    min_group: int,
+    *,
+    fixed: Sequence[bool] | np.ndarray | None = None,
+    columns: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Mask small rows of a breakdown whose total is shown elsewhere, and enough others.
+
+    Rows with fewer than ``min_group`` customers are masked
+    (:func:`playbook.privacy.suppress_small_groups`). Because the page shows the total
+    (customers and value), the hidden rows together are the total minus the rows
+    shown: when that is one row's figures, or fewer than ``min_group`` customers, the
+    smallest other row is masked too (the first on ties), and so on until at least two
+    rows with customers are hidden and they hold ``min_group`` customers or more
+    between them.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per group, ``count_col`` the customers in it.
+    count_col : str
+        Customers per row.
+    min_group : int
+        Smallest group that may be shown.
+    fixed : array of bool, optional
+        Rows never chosen as extra rows to hide (a total row such as "All").
+    columns : iterable of str, optional
+        Columns masked (default: every numeric column).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy; ``attrs["suppressed"]`` counts the rows below ``min_group`` and
+        ``attrs["secondary"]`` the rows hidden only to protect them.
+    """
+    n = df[count_col].fillna(0).to_numpy(dtype=float)
+    keep = np.zeros(len(df), dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
+    small = n < min_group
+    hidden = small & (n > 0) & ~keep
+    extra = np.zeros(len(df), dtype=bool)
+    while hidden.any() and (hidden.sum() == 1 or n[hidden].sum() < min_group):
+        free = ~hidden & ~small & ~keep & (n > 0)
+        if not free.any():
+            break
+        j = np.flatnonzero(free)[np.argmin(n[free])]
+        hidden[j] = extra[j] = True
+    marked = df.assign(_hide=np.where(small | extra, 0, 1))
+    out = suppress_small_groups(marked, "_hide", 1, columns=columns or _numeric(df))
+    out = out.drop(columns="_hide")
+    out.attrs["suppressed"] = int(small.sum())
+    out.attrs["secondary"] = int(extra.sum())
+    return out
+
+
+def _numeric(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
+
+
+# ---------------------------------------------------------------------------
 # 4. Lifetime value
 # ---------------------------------------------------------------------------
 def clv_overview(predictions: pd.DataFrame, currency: str = "GBP") -> pd.DataFrame:
@@ -973,7 +1040,8 @@ def clv_bands(
         Band edges from 0 upwards (the last band is open-ended). Default: round
         amounts between the lower quartile and the 99th percentile.
     min_group : int
-        Bands with fewer customers are masked.
+        Bands with fewer customers are masked, and more bands where the overview's
+        totals would give a hidden band away (:func:`suppress_with_total`).
 
     Returns
     -------
@@ -1005,7 +1073,7 @@ def clv_bands(
             "share of value": values / total_v if total_v > 0 else np.nan,
         }
     )
-    return suppress_small_groups(out, "customers", min_group)
+    return suppress_with_total(out, "customers", min_group)
 
 
 def clv_distribution_chart(bands: pd.DataFrame) -> Figure:
@@ -1165,7 +1233,7 @@ def clv_by_group(
             "chance active (repeat buyers)": agg["pa"].to_numpy(),
         }
     )
-    out = suppress_small_groups(out, "customers", min_group)
+    out = suppress_with_total(out, "customers", min_group)  # the overview shows the total
     out.attrs["note"] = ""
     return out
 
@@ -1199,10 +1267,17 @@ def group_chart(table: pd.DataFrame, column: str, title: str | None = None) -> F
 def privacy_text(min_group: int, *tables: pd.DataFrame) -> str:
     """One sentence on what small-group masking did to ``tables``."""
     n = sum(int(t.attrs.get("suppressed", 0)) for t in tables)
+    extra = sum(int(t.attrs.get("secondary", 0)) for t in tables)
+    more = (
+        f" {extra} larger group(s) are hidden too, so that the small ones cannot be "
+        "worked out by subtracting the groups shown from the totals above."
+        if extra
+        else ""
+    )
     if n:
         return (
             f"*Privacy: {n} group(s) above had fewer than {min_group} customers; their "
-            "figures are hidden (shown as –) so that no figure can point at a person.*"
+            f"figures are hidden (shown as –) so that no figure can point at a person.{more}*"
         )
     return f"*Privacy: every group shown has at least {min_group} customers.*"
 
@@ -1715,13 +1790,17 @@ def at_risk_summary(
             ).to_numpy(dtype=float),
         }
     )
-    return suppress_small_groups(out, "at-risk patrons", min_group)
+    # the "All" row (and the at-risk sentence) give the total: protect the hidden rows
+    return suppress_with_total(
+        out, "at-risk patrons", min_group, fixed=(out[column] == "All").to_numpy()
+    )
 
 
 def write_at_risk(result: SeasonCLV, groups: pd.DataFrame, output_dir: str | Path) -> Path:
     """Write the per-customer at-risk list for the moments step (pseudonymous ids only).
 
-    Written as Parquet (``clv_at_risk.parquet``), which the report index does not link.
+    Written as Parquet (``clv_at_risk.parquet``), which the report index lists apart, with
+    the customer lists for the box office, never among the exports.
     Columns: ``customer_id, clv, p_alive, expected_purchases`` and, when available,
     ``tier`` and ``persona``; ``attrs`` are not stored, so the settings used are added as
     columns ``model``, ``as_of``.

@@ -7,7 +7,11 @@
    through the first channel the customer has granted (``consents.status`` is
    ``granted``). Channels that use no contact details (a note on the seat) need none.
    Service moments (an apology, a call after a complaint) follow the organisation's
-   policy ``service_requires_consent`` (default: no consent needed).
+   policy ``service_requires_consent`` (default: no consent needed). An email
+   **unsubscribe** (an ``unsubscribe`` interaction) dated after the customer's latest
+   email consent date, and on or before the day of the list, closes email for every
+   moment: the moment moves to the trigger's next consented channel, or is left out
+   (reason ``unsubscribed``).
 3. **Not again too soon.** With earlier action lists given (``previous``), a moment
    already planned is not planned twice, a trigger does not repeat for a customer within
    its ``repeat_after_days``, and the spacing rule below counts earlier moments too.
@@ -38,7 +42,7 @@ import pandas as pd
 
 from playbook.config import OrgConfig
 from playbook.errors import PlaybookError
-from playbook.moments.data import MomentData, locate, lookup, prepare_moments
+from playbook.moments.data import NEVER, MomentData, locate, lookup, prepare_moments
 from playbook.moments.find import MC, fill_wording
 from playbook.moments.library import MomentSettings, moment_settings
 from playbook.parsing import isin
@@ -85,6 +89,10 @@ ACTION_COLUMNS: tuple[str, ...] = tuple(
 REASONS: dict[str, str] = {
     "anonymised": "the customer record is anonymised",
     "no consent": "no consent on any of the trigger's channels",
+    "unsubscribed": (
+        "unsubscribed from email since their last email consent, and no consent on the "
+        "trigger's other channels"
+    ),
     "already planned": "the same moment is in an earlier action list",
     "repeat too soon": "the same trigger reached this customer recently",
     "spacing": "another moment for this customer won (one per min_days_between days)",
@@ -144,11 +152,33 @@ def week_start(dates: pd.Series) -> pd.Series:
 
 
 def resolve_channels(
-    moments: pd.DataFrame, data: MomentData, settings: MomentSettings
+    moments: pd.DataFrame,
+    data: MomentData,
+    settings: MomentSettings,
+    *,
+    as_of: Any = None,
+    unsubscribes: bool = True,
 ) -> pd.Series:
     """The channel each moment goes through: the first of its trigger's channels allowed.
 
     Missing where no channel is allowed (no consent).
+
+    Parameters
+    ----------
+    moments : pandas.DataFrame
+        Moments (``customer_id, trigger_id, kind``).
+    data : MomentData
+        Consents and email unsubscribes.
+    settings : MomentSettings
+        Channels and their consent.
+    as_of : date-like or pandas.Series, optional
+        The day the list is made (or one day per moment, aligned with ``moments``). An
+        email unsubscribe after the customer's latest email consent date and on or
+        before that day closes the email channel, for every kind of moment. Default:
+        ``moments.attrs["as_of"]``; without either, every such unsubscribe counts.
+    unsubscribes : bool
+        Whether email unsubscribes count (``False`` only to tell, for a moment left
+        without a channel, whether the unsubscribe was the reason).
     """
     out = pd.Series(pd.NA, index=moments.index, dtype="string")
     if moments.empty:
@@ -156,6 +186,11 @@ def resolve_channels(
     codes = locate(moments[MC.customer_id], data.ids)
     service = (moments[MC.kind] == "service").to_numpy(dtype=bool)
     free_service = service & (not settings.service_requires_consent)
+    unsubscribed = (
+        _unsubscribed_by(codes, data, as_of if as_of is not None else moments.attrs.get("as_of"))
+        if unsubscribes
+        else np.zeros(len(codes), dtype=bool)
+    )
     for tid, idx in moments.groupby(MC.trigger_id, sort=False).groups.items():
         tc = settings.triggers.get(str(tid))
         if tc is None:
@@ -175,10 +210,31 @@ def resolve_channels(
                     else np.zeros(len(pos), dtype=bool)
                 )
                 allowed = granted | free_service[pos]
+                if ch.consent == "email":
+                    allowed &= ~unsubscribed[pos]
             take = open_ & allowed
             out.iloc[pos[take]] = name
             open_ &= ~take
     return out
+
+
+def _unsubscribed_by(codes: np.ndarray, data: MomentData, as_of: Any) -> np.ndarray:
+    """Per moment: its customer unsubscribed from email (after consenting) by ``as_of``.
+
+    ``as_of`` counts to the end of its day; None: any such unsubscribe counts.
+    """
+    first = data.email_unsubscribed
+    if len(first) == 0 or len(codes) == 0:
+        return np.zeros(len(codes), dtype=bool)
+    when = np.where(codes >= 0, first[np.maximum(codes, 0)], NEVER)
+    if as_of is None:
+        return when != NEVER
+    if isinstance(as_of, pd.Series):
+        end = pd.to_datetime(as_of).dt.normalize() + pd.Timedelta(days=1)
+        limit = end.astype("datetime64[ns]").to_numpy().view("int64")
+    else:
+        limit = (pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)).value
+    return when < limit
 
 
 def _count(excluded: list[pd.DataFrame], rows: pd.DataFrame, reason: str) -> None:
@@ -314,9 +370,12 @@ def build_action_list(
     _count(excluded, m.loc[anon], "anonymised")
     m = m.loc[~anon]
 
-    # 2. consent
-    m[AC.channel] = resolve_channels(m, data, s)
-    _count(excluded, m.loc[m[AC.channel].isna()], "no consent")
+    # 2. consent (an email unsubscribe since the last email consent closes email)
+    m[AC.channel] = resolve_channels(m, data, s, as_of=today)
+    lost = m.loc[m[AC.channel].isna()]
+    by_unsub = resolve_channels(lost, data, s, unsubscribes=False).notna()
+    _count(excluded, lost.loc[by_unsub], "unsubscribed")
+    _count(excluded, lost.loc[~by_unsub], "no consent")
     m = m.loc[m[AC.channel].notna()].copy()
     m[MC.due_date] = m[MC.due_date].where(m[MC.due_date] >= today, today)
 

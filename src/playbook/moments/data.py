@@ -298,6 +298,11 @@ class MomentData:
         Artform code per production code (-1 unknown).
     consent : dict of str to numpy.ndarray
         Per consent channel, a boolean per customer: status ``granted``.
+    email_unsubscribed : numpy.ndarray
+        Per customer, the time (int64 ns) of their first ``unsubscribe`` interaction
+        after their latest email consent date (any unsubscribe when that date is
+        missing); the maximum int64 when there is none. From that time on, email
+        consent no longer counts (:func:`playbook.moments.resolve_channels`).
     available : frozenset of str
         Tables with rows, plus ``table.column`` entries for optional columns with values.
     """
@@ -322,6 +327,7 @@ class MomentData:
     prod_art: np.ndarray
     consent: dict[str, np.ndarray]
     available: frozenset[str]
+    email_unsubscribed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     tables: Tables | None = field(default=None, repr=False)
     cache: dict = field(default_factory=dict, repr=False)  # as-of independent results
 
@@ -725,6 +731,9 @@ def prepare_moments(tables: Tables) -> MomentData:
         c = cust_codes["consents"][granted & (channel == code)]
         flag[c[c >= 0]] = True
         consent[str(names[code]) if code >= 0 else str(pd.NA)] = flag
+    email_unsubscribed = _email_unsubscribed(
+        n, it, cust_codes["interactions"], cs, cust_codes["consents"]
+    )
 
     return MomentData(
         ids=ids,
@@ -747,5 +756,41 @@ def prepare_moments(tables: Tables) -> MomentData:
         prod_art=prod_art,
         consent=consent,
         available=frozenset(available),
+        email_unsubscribed=email_unsubscribed,
         tables=tables,
     )
+
+
+NEVER = np.iinfo(np.int64).max
+
+
+def _email_unsubscribed(
+    n: int,
+    interactions: pd.DataFrame,
+    it_cust: np.ndarray,
+    consents: pd.DataFrame,
+    cs_cust: np.ndarray,
+) -> np.ndarray:
+    """Per customer: first unsubscribe after their latest email consent date (ns; else NEVER).
+
+    An unsubscribe dated on or before the consent date came before the consent and no
+    longer counts; when the consent date is missing, every unsubscribe counts (the safe
+    side: the customer may not want email).
+    """
+    out = np.full(n, NEVER, dtype=np.int64)
+    is_unsub = (interactions[IN.kind] == "unsubscribe").to_numpy(dtype=bool, na_value=False)
+    if not is_unsub.any():
+        return out
+    ucust = it_cust[is_unsub]
+    utime = ns(interactions[IN.occurred_at][is_unsub])
+    consented = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    email = (consents[CO.channel] == "email").to_numpy(dtype=bool, na_value=False)
+    ecust = cs_cust[email]
+    etime = ns(consents[CO.consent_date][email])
+    ok = ecust >= 0
+    np.maximum.at(consented, ecust[ok], etime[ok])  # the latest email consent row
+    ok = (ucust >= 0) & (utime != np.iinfo(np.int64).min)
+    ucust, utime = ucust[ok], utime[ok]
+    after = utime > consented[ucust]
+    np.minimum.at(out, ucust[after], utime[after])
+    return out

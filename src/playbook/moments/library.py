@@ -112,6 +112,9 @@ class TriggerSpec:
         ``event`` or ``state`` (:data:`TIMINGS`).
     params : tuple of str
         Names of the trigger's own settings (thresholds, offsets).
+    money_params, share_params : tuple of str
+        Which of ``params`` are amounts of money (shown in the organisation's currency)
+        and which are shares (shown as percentages) in :meth:`TriggerConfig.describe_when`.
     evaluate : callable
         ``evaluate(ev: Evaluation) -> dict of arrays`` (see
         :mod:`playbook.moments.triggers` for the columns it returns).
@@ -128,6 +131,8 @@ class TriggerSpec:
     kind: str = "marketing"
     timing: str = "event"
     params: tuple[str, ...] = ()
+    money_params: tuple[str, ...] = ()
+    share_params: tuple[str, ...] = ()
     evaluate: Callable[..., Any] | None = field(default=None, compare=False)
 
 
@@ -148,6 +153,8 @@ def trigger(
     kind: str = "marketing",
     timing: str = "event",
     params: Sequence[str] = (),
+    money_params: Sequence[str] = (),
+    share_params: Sequence[str] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as a built-in trigger (one registry entry)."""
     if epic not in EPIC or stage not in STAGES or kind not in KINDS or timing not in TIMINGS:
@@ -166,6 +173,8 @@ def trigger(
             kind=kind,
             timing=timing,
             params=tuple(params),
+            money_params=tuple(money_params),
+            share_params=tuple(share_params),
             evaluate=fn,
         )
         return fn
@@ -295,23 +304,40 @@ class TriggerConfig:
     def id(self) -> str:
         return self.spec.id
 
-    def describe_when(self) -> str:
-        """When it fires, with this organisation's thresholds filled in."""
+    def describe_when(self, currency: str | None = None) -> str:
+        """When it fires, with this organisation's thresholds filled in.
+
+        Shares read as percentages (``top 20%``); with ``currency`` (e.g. ``"GBP"``),
+        amounts of money read in it (``£500, £1,000``), else as plain numbers.
+        """
         if self.custom:
             parts = [c.describe() for c in self.conditions]
             if self.any_conditions:
                 parts.append("(" + " or ".join(c.describe() for c in self.any_conditions) + ")")
             return "customer features: " + " and ".join(parts) if parts else "every customer"
-        values = {k: _fmt_param(v) for k, v in self.params.items()}
+        values = {}
+        for k, v in self.params.items():
+            if k in self.spec.share_params:
+                values[k] = _fmt_param(v, lambda x: f"{float(x):.0%}")
+            elif k in self.spec.money_params and currency:
+                values[k] = _fmt_param(v, lambda x: _money(float(x), currency))
+            else:
+                values[k] = _fmt_param(v)
         return self.spec.when.format(**values)
 
 
-def _fmt_param(v: Any) -> str:
+def _money(x: float, currency: str) -> str:
+    from playbook.report import format_money  # the report's money format: £1,000
+
+    return format_money(x, currency, 0 if float(x).is_integer() else 2)
+
+
+def _fmt_param(v: Any, fmt: Callable[[Any], str] = str) -> str:
     if isinstance(v, list | tuple):
-        return ", ".join(str(x) for x in v)
+        return ", ".join(fmt(x) for x in v)
     if isinstance(v, Mapping):
-        return ", ".join(f"{k} {x}" for k, x in v.items())
-    return str(v)
+        return ", ".join(f"{k} {fmt(x)}" for k, x in v.items())
+    return fmt(v)
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,10 @@ def backtest(
     else:
         out = empty_moments()
         out[WEEK] = pd.Series([], dtype="datetime64[ns]")
-    out[MC.channel] = resolve_channels(out, data, s)
+    # consent as it stood at the end of each step (email unsubscribes by then count)
+    out[MC.channel] = resolve_channels(
+        out, data, s, as_of=out[WEEK] + step - pd.Timedelta(seconds=1)
+    )
     out.attrs["skipped"] = skipped
     out.attrs["weeks"] = weeks
     return out
@@ -201,9 +204,11 @@ def backtest_summary(
 def weekly_volume(bt: pd.DataFrame, min_group: int = 10) -> pd.DataFrame:
     """Week × channel: moments that could be delivered (consent allowing).
 
-    Cells for fewer than ``min_group`` distinct customers are masked.
+    Cells for fewer than ``min_group`` distinct customers are masked, and more cells
+    where a masked one could be worked out from the week and channel totals (the
+    replay's per-trigger totals give them away): :func:`playbook.privacy.mask_count_table`.
     """
-    from playbook.privacy import mask_small_cells
+    from playbook.privacy import mask_count_table
 
     reach = bt.loc[bt[MC.channel].notna()]
     weeks = pd.Index(bt.attrs.get("weeks", sorted(reach[WEEK].unique())), name=WEEK)
@@ -215,9 +220,9 @@ def weekly_volume(bt: pd.DataFrame, min_group: int = 10) -> pd.DataFrame:
     )
     counts = counts.reindex(weeks, fill_value=0)
     people = people.reindex(weeks, fill_value=0)
-    out = (
-        mask_small_cells(people, counts, min_group) if len(counts.columns) else counts.astype(float)
-    )
+    out = counts.astype(float)
+    if len(counts.columns):
+        out = out.mask(mask_count_table(people.reindex_like(counts).to_numpy(), min_group))
     out = out.where(people.reindex_like(out) > 0, 0.0)  # an empty cell reveals nobody
     out.columns.name = MC.channel
     return out
@@ -448,7 +453,9 @@ def measurement_plan(
 
     The booking rate after each backtested moment (nobody was contacted then) stands in
     for the control group's rate. With the trigger's control share and its weekly volume
-    (reachable moments), the sample size becomes weeks of running.
+    (reachable moments), the sample size becomes weeks of running. ``per_week`` is the
+    same figure as in :func:`backtest_summary` (reachable moments per week, unrounded), so
+    the two tables agree.
     """
     from playbook.privacy import suppress_small_groups
 
@@ -480,7 +487,6 @@ def measurement_plan(
         return out
     out["needed"] = out["needed"].astype("Int64")
     out["weeks_needed"] = np.ceil(out["weeks_needed"]).astype("Int64")
-    out["per_week"] = out["per_week"].round(1)
     return suppress_small_groups(
         out, "customers", min_group, columns=["customers", "per_week", "booking_rate"]
     )

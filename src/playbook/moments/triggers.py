@@ -527,6 +527,7 @@ def birthday(ev: Evaluation) -> Arrays:
     rationale="a small share of patrons brings most of the revenue; losing one quietly is costly",
     timing="state",
     params=("p_alive_below", "top_share"),
+    share_params=("p_alive_below", "top_share"),
 )
 def at_risk_patron(ev: Evaluation) -> Arrays:
     pred = ev.clv
@@ -850,6 +851,7 @@ def nps_detractor(ev: Evaluation) -> Arrays:
     action="a handwritten thank-you card from a member of staff",
     rationale="recognising cumulative support, not just single big gifts, builds loyalty",
     params=("thresholds", "delay_days"),
+    money_params=("thresholds",),
 )
 def spend_milestone(ev: Evaluation) -> Arrays:
     d = ev.data

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -17,15 +18,17 @@ from playbook.moments.actions import (
     build_action_list,
     excluded_table,
     load_id_map,
+    neutralise_cells,
     write_action_list,
 )
 from playbook.moments.data import MomentData, prepare_moments
 from playbook.moments.find import find_moments, missing_needs
 from playbook.moments.library import EPIC, STAGES, MomentSettings, moment_settings
 from playbook.moments.measure import backtest, backtest_summary, measurement_plan, weekly_volume
-from playbook.privacy import mask_small_cells, suppress_small_groups
+from playbook.privacy import mask_count_table, suppress_small_groups
 
 ACTIONS_FILE = "actions.csv"
+LIBRARY_FILE = "trigger_library.csv"
 
 
 # ---------------------------------------------------------------------------
@@ -60,9 +63,11 @@ def library_table(
     clv: pd.DataFrame | None = None,
     features_available: bool = True,
 ) -> pd.DataFrame:
-    """The trigger library as this organisation runs it: one row per trigger.
+    """The trigger library as this organisation runs it: one row per trigger, every setting.
 
-    ``status`` is ``on``, ``off`` or what the trigger needs (``needs memberships``).
+    ``status`` is ``on``, ``off`` or what the trigger needs (``needs memberships``). This
+    is the full table written by :func:`export_library`; the report shows the shorter
+    :func:`library_overview` of it.
     """
     rows = []
     for tid, tc in settings.triggers.items():
@@ -80,7 +85,7 @@ def library_table(
                 "moment": tc.spec.name,
                 "EPIC": tc.spec.epic,
                 "stage": tc.spec.stage,
-                "fires when": tc.describe_when(),
+                "fires when": tc.describe_when(settings.currency),
                 "action": tc.spec.action,
                 "channel": " or ".join(settings.channels[c].label for c in tc.channels),
                 "window (days)": tc.window_days,
@@ -93,13 +98,62 @@ def library_table(
     return pd.DataFrame(rows)
 
 
+def library_overview(table: pd.DataFrame, currency: str = "GBP") -> pd.DataFrame:
+    """The trigger library for reading in the report: seven columns instead of twelve.
+
+    The id, EPIC element and stage are left out (sections 1 and 2 show them); the
+    channel and its window read together ("Email or Letter, 14 days"); the unit cost is
+    written in ``currency`` with pence ("£0.05"); a trigger that is not on says so after
+    its name ("Birthday card (needs customers.birth_month)").
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`library_table`.
+    currency : str
+        The organisation's currency code (``OrgConfig.currency``).
+    """
+    from playbook.report import format_money
+
+    days = table["window (days)"].astype(int)
+    window = days.map(lambda d: "the same day" if d == 0 else f"{d} day{'s' if d != 1 else ''}")
+    status = table["status"].astype(str)
+    return pd.DataFrame(
+        {
+            "moment": table["moment"].where(status == "on", table["moment"] + " (" + status + ")"),
+            "fires when": table["fires when"],
+            "action": table["action"],
+            "why": table["why"],
+            "channel and window": table["channel"] + ", " + window,
+            "unit cost": table["unit cost"].map(lambda v: format_money(v, currency, 2)),
+            "control share": table["control share"],
+        }
+    )
+
+
+def export_library(table: pd.DataFrame, folder: str | Path, name: str = LIBRARY_FILE) -> Path:
+    """Write the full trigger library (:func:`library_table`) as a spreadsheet-safe CSV."""
+    path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    neutralise_cells(table).to_csv(path, index=False, encoding="utf-8-sig")
+    return path
+
+
 def channel_table(settings: MomentSettings) -> pd.DataFrame:
-    """Channels, the consent each needs and the weekly capacity of staff channels."""
+    """Channels, the consent each needs and the weekly capacity of staff channels.
+
+    Email consent counts only until the customer unsubscribes (an ``unsubscribe``
+    interaction after their latest email consent date); the table says so.
+    """
     return pd.DataFrame(
         [
             {
                 "channel": ch.label,
-                "consent needed": ch.consent or "none (no contact details used)",
+                "consent needed": (
+                    "email (and no unsubscribe since)"
+                    if ch.consent == "email"
+                    else ch.consent or "none (no contact details used)"
+                ),
                 "weekly capacity": "not limited"
                 if ch.weekly_capacity is None
                 else str(ch.weekly_capacity),
@@ -180,41 +234,181 @@ def export_actions(plan: MomentPlan, folder: str | Path, name: str = ACTIONS_FIL
     return write_action_list(plan.actions, Path(folder) / name)
 
 
-def upcoming_by_trigger(plan: MomentPlan, min_group: int = 10) -> pd.DataFrame:
-    """Per trigger: moments planned, held back as control, deferred, and their cost.
+# Headings of the upcoming-moments table: the first three count customers (one per
+# customer and moment, however many reminders the moment sends), the next two count
+# actions (rows of the action list), so customers = to act on + held back.
+CUSTOMERS = "customers"
+TO_ACT_ON = "of whom to act on"
+HELD_BACK = "of whom held back (control)"
+ACTIONS = "actions to send"
+DEFERRED = "of which deferred"
+SMALL, NOBODY, CANNOT = "small", "nobody", "cannot run"
 
-    Rows for fewer than ``min_group`` customers are masked.
+
+def upcoming_by_trigger(plan: MomentPlan, min_group: int = 10) -> pd.DataFrame:
+    """Per trigger: customers due, of whom to act on and held back, actions and cost.
+
+    Parameters
+    ----------
+    plan : MomentPlan
+        From :func:`plan_moments`.
+    min_group : int
+        Smallest number of customers a row may show.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per switched-on trigger. ``customers``, ``of whom to act on`` and ``of
+        whom held back (control)`` count distinct customers, so the last two add up to
+        the first (a customer is always in or always out of a trigger's control group).
+        ``actions to send`` and ``of which deferred`` count rows of the action list: a
+        moment that reaches a customer twice (renewal reminders 60 and 30 days ahead)
+        counts once as a customer and twice as an action. ``cost`` is that of the
+        actions to send. Rows of 1 to ``min_group - 1`` customers are masked; rows with
+        nobody due show zeros (they reveal nobody). ``attrs["small"]`` counts the
+        masked rows, ``attrs["nobody"]`` lists the moments with nobody due and
+        ``attrs["cannot run"]`` those that could not run here, with what they need.
     """
     a = plan.actions
-    rows = []
-    for tid, tc in plan.settings.triggers.items():
-        if not tc.enabled:
-            continue
-        part = a.loc[a[AC.trigger_id] == tid]
-        treated = part.loc[part[AC.group] != CONTROL]
-        rows.append(
-            {
-                "moment": tc.spec.name,
-                "EPIC": tc.spec.epic,
-                "customers": part[AC.customer_id].nunique(),
-                "to act on": len(treated),
-                "control": len(part) - len(treated),
-                "deferred": int(treated[AC.deferred].sum()),
-                "cost": float(treated[AC.unit_cost].sum()),
-                "note": plan.skipped.get(tid, ""),
-            }
-        )
-    out = pd.DataFrame(rows)
-    return suppress_small_groups(
-        out,
-        "customers",
-        min_group,
-        columns=["customers", "to act on", "control", "deferred", "cost"],
+    on = [(tid, tc) for tid, tc in plan.settings.triggers.items() if tc.enabled]
+    ids = pd.Index([tid for tid, _ in on], dtype=object)
+    treated = a[AC.group] != CONTROL
+    tid_col, cust = a[AC.trigger_id], a[AC.customer_id]
+
+    def per_trigger(values: pd.Series) -> pd.Series:
+        return values.reindex(ids, fill_value=0)
+
+    customers = per_trigger(cust.groupby(tid_col).nunique())
+    acting = per_trigger(cust[treated].groupby(tid_col[treated]).nunique())
+    held = per_trigger(cust[~treated].groupby(tid_col[~treated]).nunique())
+    out = pd.DataFrame(
+        {
+            "moment": [tc.spec.name for _, tc in on],
+            "EPIC": [tc.spec.epic for _, tc in on],
+            CUSTOMERS: customers.to_numpy(dtype=np.int64),
+            TO_ACT_ON: acting.to_numpy(dtype=np.int64),
+            HELD_BACK: held.to_numpy(dtype=np.int64),
+            ACTIONS: per_trigger(treated.groupby(tid_col).sum()).to_numpy(dtype=np.int64),
+            DEFERRED: per_trigger(
+                (treated & a[AC.deferred].astype(bool)).groupby(tid_col).sum()
+            ).to_numpy(dtype=np.int64),
+            "cost": per_trigger(
+                a[AC.unit_cost].where(treated, 0.0).groupby(tid_col).sum()
+            ).to_numpy(dtype=float),
+            "note": [plan.skipped.get(tid, "") for tid, _ in on],
+        }
     )
+    counts = [CUSTOMERS, TO_ACT_ON, HELD_BACK, ACTIONS, DEFERRED]
+    nobody = out[CUSTOMERS] == 0
+    small = ~nobody & (out[CUSTOMERS] < min_group)
+    out = suppress_small_groups(out, CUSTOMERS, min_group, columns=[*counts, "cost"])
+    out.loc[nobody, [*counts, "cost"]] = 0  # nobody due: a zero reveals nobody
+    cannot = nobody & out["note"].astype(str).str.strip().ne("")
+    out.attrs.update(
+        {
+            SMALL: int(small.sum()),
+            NOBODY: list(out.loc[nobody & ~cannot, "moment"]),
+            CANNOT: list(out.loc[cannot, "moment"] + " (" + out.loc[cannot, "note"] + ")"),
+        }
+    )
+    return out
+
+
+def upcoming_shown(table: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """The rows of :func:`upcoming_by_trigger` that have figures to show.
+
+    Rows masked for being small and rows with nobody due are left out, and so is the
+    ``note`` column when no row shown has a note; ``attrs`` (how many rows of each kind)
+    carry over, for :func:`upcoming_hidden_note`. ``columns`` picks columns (those
+    missing are skipped).
+    """
+    keep = table[CUSTOMERS].fillna(0) > 0
+    out = table.loc[keep].reset_index(drop=True)
+    cols = list(columns) if columns is not None else list(out.columns)
+    if columns is None and "note" in out and not out["note"].astype(str).str.strip().any():
+        cols.remove("note")
+    out = out[[c for c in cols if c in out.columns]]
+    out.attrs = dict(table.attrs)
+    return out
+
+
+def show_upcoming(table: pd.DataFrame, ctx: Any) -> None:
+    """Show :func:`upcoming_shown` of ``table`` and the sentence on the moments left out."""
+    from IPython.display import Markdown, display
+
+    from playbook import report
+
+    report.show(
+        upcoming_shown(table),
+        money=["cost"],
+        ctx=ctx,
+        empty="No moment falls due for enough customers to show.",
+    )
+    note = upcoming_hidden_note(table, ctx.min_group)
+    if note:
+        display(Markdown(f"*{note}*"))
+
+
+def upcoming_hidden_note(table: pd.DataFrame, min_group: int = 10) -> str:
+    """One plain sentence on the moments not in the table: too small to show, or nobody due.
+
+    Moments hidden for being small (1 to ``min_group - 1`` customers) are counted, not
+    named; moments with nobody due are named. Empty when every switched-on moment is
+    listed. ``table`` is :func:`upcoming_by_trigger` (or :func:`upcoming_shown` of it).
+    """
+    small, nobody = int(table.attrs.get(SMALL, 0)), list(table.attrs.get(NOBODY, []))
+    cannot = list(table.attrs.get(CANNOT, []))
+    listed = int((table[CUSTOMERS].fillna(0) > 0).sum()) if CUSTOMERS in table else 0
+    parts = []
+    if small == 1:
+        parts.append(
+            f"1 more moment falls due for between 1 and {min_group - 1} customers; "
+            "it is not listed, to protect privacy."
+        )
+    elif small:
+        parts.append(
+            f"{small} more moments fall due for between 1 and {min_group - 1} customers "
+            "each; they are not listed, to protect privacy."
+        )
+    if nobody:
+        which = "the other" if listed or small else "any of the"
+        parts.append(
+            f"Nobody is due for {which} {len(nobody)} switched-on "
+            f"moment{'s' if len(nobody) > 1 else ''}: {'; '.join(nobody)}."
+        )
+    if cannot:
+        parts.append(f"Cannot run on this organisation's data: {'; '.join(cannot)}.")
+    return " ".join(parts)
+
+
+def action_list_note(plan: MomentPlan, path: str | Path, min_group: int = 10) -> str:
+    """One line on the exported action list: its name and, when that is safe, its size.
+
+    The number of rows is left out when a moment is hidden for having fewer than
+    ``min_group`` customers: with the upcoming-moments table it would give the hidden
+    moment's size away.
+    """
+    name = Path(path).name
+    table = upcoming_by_trigger(plan, min_group)
+    if table.attrs.get(SMALL, 0):
+        return (
+            f"Action list: {name}. Its number of rows is not given here: with the table "
+            "above it would reveal the size of the moments hidden for privacy."
+        )
+    return f"Action list: {name}, {len(plan.actions):,} rows."
 
 
 def upcoming_by_week(plan: MomentPlan, min_group: int = 10) -> pd.DataFrame:
-    """Week × channel: moments to act on (control group left out); small cells masked."""
+    """Week × channel: moments to act on (control group left out); small cells masked.
+
+    A cell for 1 to ``min_group - 1`` customers is masked, and so are more cells where a
+    masked one could otherwise be worked out by subtraction: the table's cells add up
+    to the actions to send of :func:`upcoming_by_trigger`, so each week's and each
+    channel's total must be taken as known (:func:`playbook.privacy.mask_count_table`,
+    which applies :func:`playbook.privacy.complementary_cells`). No row or column keeps
+    a lone masked cell, and the masked cells of a row or column add up to at least
+    ``min_group`` customers. ``attrs["suppressed"]`` counts the masked cells.
+    """
     a = plan.actions.loc[plan.actions[AC.group] != CONTROL]
     labels = {k: v.label for k, v in plan.settings.channels.items()}
     a = a.assign(channel=a[AC.channel].map(labels), week=a[AC.week].dt.strftime("%Y-%m-%d"))
@@ -226,10 +420,13 @@ def upcoming_by_week(plan: MomentPlan, min_group: int = 10) -> pd.DataFrame:
     people = a.pivot_table(
         index="week", columns="channel", values=AC.customer_id, aggfunc="nunique", fill_value=0
     )
-    out = mask_small_cells(people, counts, min_group)
+    hidden = mask_count_table(people.to_numpy(), min_group)
+    out = counts.astype("float64").mask(hidden)
     out = out.where(people > 0, 0.0)  # an empty cell reveals nobody
     out.columns.name = None
-    return out.round().astype("Int64")
+    out = out.round().astype("Int64")
+    out.attrs["suppressed"] = int(hidden.sum())
+    return out
 
 
 def exclusions(plan: MomentPlan, min_group: int = 10) -> pd.DataFrame:
@@ -263,8 +460,8 @@ def weekly_chart(table: pd.DataFrame, *, title: str) -> Figure | None:
     """Stacked-looking grouped bars: moments per week and channel (masked cells left out)."""
     from playbook import charts
 
-    if table.empty:
-        return None
+    if table.empty or not (table.astype("Float64").fillna(0) > 0).to_numpy().any():
+        return None  # nothing, or only masked cells: no empty chart
     tidy = table.reset_index().melt(
         id_vars=table.index.name or "index", var_name="channel", value_name="moments"
     )
@@ -273,6 +470,25 @@ def weekly_chart(table: pd.DataFrame, *, title: str) -> Figure | None:
     tidy[x] = pd.to_datetime(tidy[x]).dt.strftime("%d %b")
     return charts.bar(
         tidy, x, "moments", hue="channel", title=title, xlabel="week starting", ylabel="moments"
+    )
+
+
+def chart_note(fig: Figure | None, min_group: int = 10) -> None:
+    """Under a chart cell: when the chart could not be drawn, one sentence saying why.
+
+    A chart function returns None when every figure it would draw is hidden for privacy
+    (or there is nothing to draw); the reader is told rather than shown nothing.
+    """
+    if fig is not None:
+        return
+    from IPython.display import Markdown, display
+
+    display(
+        Markdown(
+            "*No chart: no week and channel has figures that can be shown without risking "
+            f"pointing at a person (fewer than {min_group} customers, or hidden so that "
+            "such figures cannot be worked out from the totals).*"
+        )
     )
 
 
@@ -313,23 +529,27 @@ def replay_season(ctx: Any, plan: MomentPlan | None = None) -> Replay:
     return Replay(s, data, ctx.season, bt)
 
 
-def volume_chart(replay: Replay, *, staff_only: bool = True, title: str = "") -> Figure | None:
+def volume_chart(
+    replay: Replay, *, staff_only: bool = True, title: str = "", min_group: int = 10
+) -> Figure | None:
     """Weekly moments per channel over the season, each channel's weekly capacity dashed.
 
     By default only the channels staff deliver by hand (those with a weekly capacity):
-    that is where the workload bites. Weeks hidden by small-group suppression are gaps.
+    that is where the workload bites. Weeks hidden by small-group suppression
+    (:meth:`Replay.weekly` with ``min_group``, the organisation's threshold) are gaps;
+    None when no figure is left to draw.
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     from playbook import charts
 
-    w = replay.weekly()
+    w = replay.weekly(min_group)
     by_label = {v.label: v for v in replay.settings.channels.values()}
     if staff_only:
         keep = [c for c in w.columns if by_label.get(c) and by_label[c].weekly_capacity is not None]
         w = w[keep]
-    if w.empty or w.isna().all().all():
+    if w.empty or not (w.astype("Float64").fillna(0) > 0).to_numpy().any():
         return None
     fig, ax = plt.subplots(figsize=charts.FIGSIZE)
     palette = sns.color_palette(charts.PALETTE, n_colors=len(w.columns))
