@@ -145,6 +145,21 @@ def test_excel_export_with_title_rows(tmp_path: Path) -> None:
     assert r.tables.order_lines["paid_amount"].tolist() == [10.0]
 
 
+def test_excel_sales_sheet_behind_a_summary_is_read_and_said(tmp_path: Path) -> None:
+    org = org_with_sales(tmp_path, GOOD)
+    with pd.ExcelWriter(org / "sales.xlsx") as book:
+        pd.DataFrame({"Metric": ["Lines"], "Value": [1]}).to_excel(
+            book, sheet_name="Summary", index=False
+        )
+        pd.DataFrame([GOOD.split(",")], columns=HEADER.split(",")).to_excel(
+            book, sheet_name="Sales", index=False
+        )
+    (org / "org.yaml").write_text(TINY_ORG_YAML.replace("file: sales.csv", "file: sales.xlsx"))
+    r = run_intake(org, today=TODAY)
+    assert r.tables.order_lines["paid_amount"].tolist() == [10.0]
+    assert any("read sheet 'Sales'" in note for note in r.console_notes())
+
+
 def test_parquet_export(tmp_path: Path) -> None:
     org = org_with_sales(tmp_path, GOOD)
     frame = pd.read_csv(org / "sales.csv", dtype=str)

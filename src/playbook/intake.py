@@ -290,6 +290,7 @@ class _Source:
             header_row=self.spec.get("header_row"),
             sheet=self.spec.get("sheet"),
         )
+        self.notes.extend(raw.notes)  # e.g. which worksheet was read, when it was chosen
         if self.spec.get("join"):
             raw = self._join(raw)
         if flt:
