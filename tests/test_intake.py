@@ -380,3 +380,49 @@ def test_optional_tables_absent_give_empty_frames(tmp_path: Path) -> None:
     ]
     assert r.tables.order_lines["line_id"].tolist() == ["sales.csv:2", "sales.csv:3"]
     assert r.stub_customers == 1 and len(r.tables.customers) == 1
+
+
+CONSENTS_YAML = """\
+  consents:
+    file: consents.csv
+    date_format: "%d/%m/%Y"
+    columns: {customer_id: Customer ID, channel: Channel, status: Status, consent_date: Updated}
+    values:
+      channel: {Email: email, Post: post}
+      status: {Opted in: granted, Opted out: withdrawn, Not asked: unknown}
+"""
+
+
+def test_consent_history_keeps_the_latest_record_per_channel(tmp_path: Path) -> None:
+    """A later opt-out must win over an older opt-in (never 'first one kept')."""
+    files = dict(TINY_FILES)
+    files["consents.csv"] = """\
+        Customer ID,Channel,Status,Updated
+        1001,Email,Opted in,01/01/2020
+        1001,Post,Opted in,01/01/2020
+        1001,Email,Opted out,30/08/2024
+        1002,Email,Opted out,01/02/2021
+        1002,Email,Opted in,01/03/2023
+        1003,Email,Opted in,05/05/2022
+        1003,Email,Opted out,05/05/2022
+        1003,Post,Opted in,
+        1003,Post,Opted in,
+        """
+    org = write_org(tmp_path / "org", files, TINY_ORG_YAML + CONSENTS_YAML)
+    r = run_intake(org, today=TODAY)
+    ids = pd.read_parquet(org / "private" / "id_map.parquet")
+    source = dict(zip(ids["customer_id"], ids["source_customer_id"], strict=True))
+    c = r.tables.consents
+    got = {(source[k], ch): st for k, ch, st in zip(c["customer_id"], c["channel"], c["status"])}
+    assert got == {
+        ("1001", "email"): "withdrawn",  # opted out after opting in
+        ("1001", "post"): "granted",
+        ("1002", "email"): "granted",  # opted back in later
+        ("1003", "email"): "withdrawn",  # same day: the opt-out wins
+        ("1003", "post"): "granted",
+    }
+    dropped = r.ledger.dropped_rows()
+    reasons = dropped.groupby("reason")["row"].apply(sorted).to_dict()
+    assert reasons == {"superseded_consent": [2, 5, 7], "duplicate_line": [10]}
+    summary = r.summary().set_index("table").loc["consents"]
+    assert (summary["rows_read"], summary["rows_kept"], summary["rows_dropped"]) == (9, 5, 4)

@@ -1382,6 +1382,46 @@ def possible_duplicates(customers: pd.DataFrame) -> pd.DataFrame:
     ).astype({"reason": "string"})
 
 
+# on the same day, the more restrictive consent wins
+_CONSENT_RANK = {"granted": 0, "unknown": 1, "withdrawn": 2}
+
+
+def _latest_consents(src: _Source, frame: pd.DataFrame) -> pd.DataFrame:
+    """Keep each customer's latest consent per channel; older records are superseded.
+
+    A consent export is often a history (opted in in 2019, opted out last week): the row
+    with the latest ``consent_date`` is the one in force, and on the same day (or with no
+    dates) the more restrictive status wins, then the later row. Exact repeats are left
+    to :meth:`_Source.dedupe` (``duplicate_line``).
+    """
+    key = ["customer_id", "channel"]
+    if not all(k in frame.columns for k in key) or len(frame) < 2:
+        return frame
+    cols = [c for c in frame.columns if c != ROW]
+    distinct = ~frame.duplicated(subset=cols, keep="first")
+    rows = frame.loc[distinct, key]
+    shared = rows.duplicated(subset=key, keep=False)
+    if not shared.any():
+        return frame
+    rows = rows.loc[shared]
+    when = (
+        frame.loc[rows.index, "consent_date"]
+        if "consent_date" in frame.columns
+        else pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns]")
+    )
+    rank = frame.loc[rows.index, "status"].astype("string").map(_CONSENT_RANK).fillna(1)
+    order = rows.assign(
+        _when=when.astype("datetime64[ns]").fillna(pd.Timestamp.min).to_numpy(),
+        _rank=rank.to_numpy(dtype=np.int64),
+        _pos=np.arange(len(rows)),
+    ).sort_values([*key, "_when", "_rank", "_pos"], kind="stable")
+    older = order.duplicated(subset=key, keep="last")
+    superseded = pd.Series(False, index=frame.index)
+    superseded.loc[order.index[older.to_numpy()]] = True
+    column = "consent_date" if "consent_date" in frame.columns else "status"
+    return src.drop(frame, superseded, "superseded_consent", column)
+
+
 def _table_rules(
     src: _Source, table: str, frame: pd.DataFrame, frames: dict[str, pd.DataFrame]
 ) -> pd.DataFrame:
@@ -1395,6 +1435,8 @@ def _table_rules(
         frame = _scan_at_start(frame, frames["performances"])
     frame = conform_partial(frame, table)
     frame = src.require(frame)
+    if table == "consents":
+        frame = _latest_consents(src, frame)
     frame = src.dedupe(frame, TABLES[table].key)
     if table == "performances" and "productions" in frames and len(frames["productions"]):
         unknown = ~parsing.isin(frame["production_id"], frames["productions"]["production_id"])

@@ -29,6 +29,10 @@ REASONS: dict[str, str] = {
     "unknown_value": "a status or type word is not in the org.yaml mapping",
     "duplicate_line": "the same row appears again in the export",
     "duplicate_id": "the id was already used by a different row (first one kept)",
+    "superseded_consent": (
+        "a later consent record for the same customer and channel replaces this one "
+        "(the latest is kept; on the same day, an opt-out wins)"
+    ),
     "unknown_performance": "the performance is not in the performances export",
     "unknown_production": "the production is not in the productions export",
     "negative_not_return": "a negative amount on a line that is not a return or exchange",
