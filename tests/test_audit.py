@@ -52,3 +52,19 @@ def test_analyses_say_nothing_more_is_needed_when_all_tables_are_there(
     table = audit.unlocked_analyses(ctx.tables)
     assert (table.loc[table["available"] == "yes", "needs"] == "nothing more").all()
     assert (table["needs"] != "").all()
+
+
+def test_a_season_of_a_few_customers_shows_no_figures_about_them(
+    tiny_org: Path, tmp_path: Path
+) -> None:
+    from playbook.intake import run_intake
+
+    run_intake(tiny_org, today="2025-01-01")
+    ctx = report.start(tiny_org, "", tmp_path / "out")
+    overview = audit.season_overview(ctx)
+    assert len(overview) == 1  # 2024-25, three customers
+    row = overview.iloc[0]
+    for c in ("customers", "new_customers", "tickets", "ticket_revenue"):
+        assert pd.isna(row[c]), c
+    fig = audit.attendance_chart(ctx)
+    assert fig is not None

@@ -413,7 +413,8 @@ def test_consent_history_keeps_the_latest_record_per_channel(tmp_path: Path) -> 
     ids = pd.read_parquet(org / "private" / "id_map.parquet")
     source = dict(zip(ids["customer_id"], ids["source_customer_id"], strict=True))
     c = r.tables.consents
-    got = {(source[k], ch): st for k, ch, st in zip(c["customer_id"], c["channel"], c["status"])}
+    rows = zip(c["customer_id"], c["channel"], c["status"], strict=True)
+    got = {(source[k], ch): st for k, ch, st in rows}
     assert got == {
         ("1001", "email"): "withdrawn",  # opted out after opting in
         ("1001", "post"): "granted",

@@ -719,3 +719,40 @@ def test_scorecard_reads_the_same_transition_table_as_the_journey_page() -> None
     table = journey.transition_matrix(history, "2023-24", "2024-25")
     assert (m.attrs["transitions"].to_numpy() == table.to_numpy()).all()
     assert list(m.attrs["transitions"].index) == list(table.index)
+
+
+def test_headline_hides_counts_of_a_few_people_and_their_figures() -> None:
+    """One donor's gift of £22 must not be printed; a big season's figures stay."""
+    values = {
+        "customers": {"2024-25": 120, "2023-24": 4},
+        "new_customers": {"2024-25": 9, "2023-24": 4},
+        "tickets": {"2024-25": 300, "2023-24": 6},
+        "ticket_revenue": {"2024-25": 4000.0, "2023-24": 80.0},
+        "attendance": {"2024-25": 280, "2023-24": 5},
+        "members": {"2024-25": 0, "2023-24": 1},
+        "donors": {"2024-25": 12, "2023-24": 1},
+        "donations": {"2024-25": 900.0, "2023-24": 22.0},
+    }
+    scorecard._hide_small_headlines(values, 10)
+    shown = {k: {s: v for s, v in by.items() if not pd.isna(v)} for k, by in values.items()}
+    assert shown == {
+        "customers": {"2024-25": 120},
+        "new_customers": {},  # 9 this season: too few
+        "tickets": {"2024-25": 300},
+        "ticket_revenue": {"2024-25": 4000.0},
+        "attendance": {"2024-25": 280},
+        "members": {"2024-25": 0},  # nobody identifies nobody
+        "donors": {"2024-25": 12},
+        "donations": {"2024-25": 900.0},
+    }
+
+
+def test_tiny_season_report_prints_no_figure_of_a_few_people(tmp_path: Path) -> None:
+    org = write_org(tmp_path / "tiny", TINY_FILES)
+    run_intake(org, today="2025-01-01")
+    ctx = report.start(org, "", tmp_path / "out")
+    h = scorecard.headline_figures(ctx, None).set_index("measure")
+    assert h["this_season"].isna().all()  # three customers: nothing to print
+    sr = scorecard.build_season_report(ctx)
+    assert "fewer than 10 customers" in scorecard.headline_html(sr)
+    assert "nan" not in scorecard.headline_html(sr)

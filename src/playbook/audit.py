@@ -159,7 +159,11 @@ def _ticket_facts(tables: Tables, start_month: int) -> pd.DataFrame:
 
 
 def season_overview(ctx: Context) -> pd.DataFrame:
-    """Per season: customers, new customers, tickets, ticket revenue, attendance."""
+    """Per season: customers, new customers, tickets, ticket revenue, attendance.
+
+    A count of fewer than ``ctx.min_group`` customers (and the figures about them) is
+    hidden; the first season's new customers are unknown (see ``attrs["footnote"]``).
+    """
     facts = ticket_facts(ctx.tables, ctx.config.season_start_month)
     first = facts.groupby(OL.customer_id)["season"].min()
     g = facts.groupby("season")
@@ -179,8 +183,15 @@ def season_overview(ctx: Context) -> pd.DataFrame:
         out[c] = out[c].astype("int64")
     if "attended" in out:
         out["attended"] = out["attended"].fillna(0).astype("int64")
+    # a season's count of a few people, and the figures about them, are hidden
+    few = (out["customers"] > 0) & (out["customers"] < ctx.min_group)
+    few_new = (out["new_customers"] > 0) & (out["new_customers"] < ctx.min_group)
+    out["new_customers"] = out["new_customers"].astype("Int64").mask(few | few_new)
+    for c in ("customers", "tickets", "ticket_revenue", "attended", "attendance_rate"):
+        if c in out:
+            out[c] = (out[c].astype("Int64") if out[c].dtype == "int64" else out[c]).mask(few)
     if len(out):  # the records start in the first season: nobody in it can be seen as new
-        out["new_customers"] = out["new_customers"].astype("Int64").where(out.index > 0)
+        out["new_customers"] = out["new_customers"].where(out.index > 0)
         out.attrs["footnote"] = (
             f"{out.loc[0, 'season']} is the first season in the records, so whether its "
             "customers were new cannot be told: their earlier visits are not in the data."
@@ -239,6 +250,7 @@ def attendance_chart(ctx: Context) -> Figure:
     seasons = season_overview(ctx)
     cols = ["tickets"] + (["attended"] if "attended" in seasons else [])
     tidy = seasons.melt(id_vars="season", value_vars=cols, var_name="measure", value_name="count")
+    tidy["count"] = tidy["count"].astype("float64")  # a hidden season draws no bar
     return charts.bar(
         tidy,
         x="season",

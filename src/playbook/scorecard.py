@@ -959,7 +959,9 @@ def headline_figures(
     -------
     pandas.DataFrame
         ``measure``, ``label``, ``this_season``, ``previous_season``, ``change``,
-        ``money`` (bool). A measure whose table is absent is missing, never zero.
+        ``money`` (bool). A measure whose table is absent is missing, never zero. A count
+    of fewer than ``ctx.min_group`` people (one donor, say) is hidden, with the figures
+    that describe the same people (that donor's gifts).
     """
     from playbook import audit
 
@@ -988,6 +990,7 @@ def headline_figures(
             inside = (d[DO.donation_date] >= start) & (d[DO.donation_date] < end)
             values["donors"][label] = d.loc[inside, DO.customer_id].nunique()
             values["donations"][label] = d.loc[inside, DO.amount].sum()
+    _hide_small_headlines(values, ctx.min_group)
     rows = []
     for key, (label, is_money) in HEADLINE_MEASURES.items():
         now = values[key].get(ctx.season, np.nan)
@@ -1003,6 +1006,25 @@ def headline_figures(
             }
         )
     return pd.DataFrame(rows)
+
+
+# a count of people in a season, and the figures that describe those same people
+_HEADLINE_PEOPLE = {
+    "customers": ("customers", "tickets", "ticket_revenue", "attendance"),
+    "new_customers": ("new_customers",),
+    "members": ("members",),
+    "donors": ("donors", "donations"),
+}
+
+
+def _hide_small_headlines(values: dict[str, dict[str, float]], min_group: int) -> None:
+    """Hide (in place) a season's count of 1 to ``min_group - 1`` people and its figures."""
+    for people, measures in _HEADLINE_PEOPLE.items():
+        for season, n in list(values[people].items()):
+            if 0 < n < min_group:
+                for m in measures:
+                    if season in values[m]:
+                        values[m][season] = np.nan
 
 
 def _new_customers(facts: pd.DataFrame, seasons: Iterable[str]) -> dict[str, int]:
@@ -1889,14 +1911,17 @@ def headline_html(sr: SeasonReport) -> str:
         c = h.loc[key, "change"]
         return f", {_pct(c, True)} on last season" if pd.notna(c) else ""
 
-    items.append(
-        f"<li><strong>{h.loc['customers', 'this_season']:,.0f}</strong> customers"
-        f"{esc(change('customers'))}</li>"
-    )
-    items.append(
-        f"<li><strong>{esc(format_money(h.loc['ticket_revenue', 'this_season'], sr.currency))}"
-        f"</strong> ticket revenue{esc(change('ticket_revenue'))}</li>"
-    )
+    customers = h.loc["customers", "this_season"]
+    if pd.notna(customers):
+        items.append(
+            f"<li><strong>{customers:,.0f}</strong> customers{esc(change('customers'))}</li>"
+        )
+        items.append(
+            f"<li><strong>{esc(format_money(h.loc['ticket_revenue', 'this_season'], sr.currency))}"
+            f"</strong> ticket revenue{esc(change('ticket_revenue'))}</li>"
+        )
+    else:  # hidden: too few to show
+        items.append(f"<li>fewer than {sr.min_group} customers this season</li>")
     if sr.sector is not None:
         own = sr.sector.loc[
             (sr.sector["who"] == "this organisation") & (sr.sector["measure"] == FIRST_TIMERS)
