@@ -11,7 +11,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY_FILES, write_org
+from conftest import TINY_FILES, TINY_ORG_YAML, write_org
 
 from playbook import report, scorecard
 from playbook.intake import run_intake
@@ -355,7 +355,10 @@ def test_sector_comparison_masks_small_cohorts_and_skips_empty_ones() -> None:
 # ---------------------------------------------------------------------------
 @pytest.fixture
 def one_season_org(tmp_path: Path) -> Path:
-    org = write_org(tmp_path / "tiny", TINY_FILES)
+    """Three customers: the threshold is 1 so the hand-worked figures can be read."""
+    org = write_org(
+        tmp_path / "tiny", TINY_FILES, TINY_ORG_YAML + "privacy:\n  suppression_min_group: 1\n"
+    )
     run_intake(org, today="2025-01-01")
     return org
 
