@@ -31,10 +31,10 @@ def test_heading(name: object, expected: object) -> None:
 
 def test_styled_table_shows_plain_headings_and_leaves_the_frame_alone() -> None:
     df = pd.DataFrame(
-        {"tier": ["Loyal", "Regular"], "ticket_revenue": [1234.5, 99.0], "up_rate": [0.25, None]}
+        {"tier": ["Loyal", "Regular"], "ticket_revenue": [1234.5, 99.0], "up_rate": [0.25, -0.024]}
     ).set_index("tier")
     html = styled_table(df, money=["ticket_revenue"], pct=["up_rate"]).to_html()
-    for text in ("Ticket revenue", "Up rate", "Tier", "£1,234", "25.0%", "–"):
+    for text in ("Ticket revenue", "Up rate", "Tier", "£1,234", "25.0%", "\u22122.4%"):
         assert text in html, text
     assert "ticket_revenue" not in html.replace('id="T_', "")
     assert list(df.columns) == ["ticket_revenue", "up_rate"] and df.index.name == "tier"

@@ -174,13 +174,18 @@ def styled_table(
     for c in money:
         fmt[c] = lambda v, cur=currency: format_money(v, cur)
     for c in pct:
-        fmt[c] = "{:.1%}"
+        fmt[c] = _percent
     styled = df.style.format(fmt, na_rep="–")
     if isinstance(df.index, pd.RangeIndex):
         styled = styled.hide(axis="index")
     if not isinstance(df.columns, pd.MultiIndex):
         styled = styled.format_index(heading, axis="columns")
     return styled
+
+
+def _percent(value: float) -> str:
+    """``-0.024`` as "−2.4%": one decimal, with a true minus sign as in the report's text."""
+    return f"{value:.1%}".replace("-", "\u2212")
 
 
 # words kept in capitals (or spelled out) when a column name becomes a heading
