@@ -763,3 +763,308 @@ def test_the_journeys_say_who_they_leave_out() -> None:
     )
     assert "3 customers and 3 new customers where this page has 2 and 2" in text
     assert journey.left_out_text(counts | {"anonymised": 0}) is None
+
+
+# ---------------------------------------------------------------------------
+# Grouped tables with a total row: no hidden row can be worked out
+# ---------------------------------------------------------------------------
+def test_protect_groups_hides_a_partner_until_the_hidden_add_up() -> None:
+    hide = journey.protect_groups
+    # one hidden group: the smallest other non-zero one goes with it
+    assert hide(np.array([846, 129, 56, 47]), np.array([0, 0, 0, 1], bool), 50).tolist() == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    # two hidden groups adding up to 8 < 10: more are hidden (5, then 100), never a zero
+    got = hide(np.array([100, 5, 0, 3, 5]), np.array([0, 0, 0, 1, 1], bool), 10)
+    assert got.tolist() == [False, True, False, True, True]
+    got = hide(np.array([100, 5, 0, 3]), np.array([0, 0, 0, 1], bool), 10)
+    assert got.tolist() == [True, True, False, True]
+    # nothing hidden, or hidden groups already safe: nothing more
+    assert not hide(np.array([100, 5]), np.zeros(2, bool), 10).any()
+    assert hide(np.array([9, 8, 50]), np.array([1, 1, 0], bool), 10).tolist() == [
+        True,
+        True,
+        False,
+    ]
+    # 2-D: each column on its own; ties go to the first
+    got = hide(np.array([[100, 9], [20, 20], [20, 20]]), np.array([[1, 1], [0, 0], [0, 0]]), 10)
+    assert got.tolist() == [[True, True], [True, True], [False, False]]
+
+
+def _visits(customers: dict[str, int], no_shows: dict[str, int]) -> pd.DataFrame:
+    """One visit per customer, tiers as given; the first ``no_shows[t]`` were no-shows."""
+    tier = np.repeat(list(customers), list(customers.values()))
+    nth = np.concatenate([np.arange(n) for n in customers.values()])
+    missed = nth < np.array([no_shows.get(t, 0) for t in tier])
+    n = len(tier)
+    return pd.DataFrame(
+        {
+            "customer_id": pd.array([f"c{i}" for i in range(n)], dtype="string"),
+            "tier": pd.Categorical(tier, categories=journey._tier_keys(), ordered=True),
+            "lead_days": np.full(n, 10.0),
+            "party_size": np.full(n, 2, dtype=np.int64),
+            "paid": np.full(n, 40.0),
+            "channel": pd.array(np.where(nth % 2 == 0, "online", "phone"), dtype="string"),
+            "no_show": pd.array(missed, dtype="boolean"),
+            "attended": pd.array(~missed, dtype="boolean"),
+            "booked_ahead": pd.array(np.ones(n, dtype=bool), dtype="boolean"),
+            "returned_in_window": pd.array([None] * n, dtype="boolean"),
+        }
+    )
+
+
+# the season of the privacy review (threshold 50): Lapsed = 1,455 − 1,408 = 47 customers
+REVIEW_TIERS = {
+    "new": 846,
+    "first_timer": 129,
+    "returner": 102,
+    "regular": 56,
+    "loyal": 128,
+    "champion": 147,
+    "lapsed": 47,
+}
+REVIEW_NO_SHOWS = {"new": 32, "first_timer": 3, "returner": 2, "regular": 2, "loyal": 10}
+REVIEW_NO_SHOWS |= {"champion": 17, "lapsed": 1}
+
+
+@pytest.mark.parametrize("table", ["booking", "no_show", "channel_mix"])
+def test_a_lone_hidden_tier_is_not_the_total_minus_the_rest(table: str) -> None:
+    visits = _visits(REVIEW_TIERS, REVIEW_NO_SHOWS)
+    visits.attrs["available"] = ["order_lines", "attendance"]
+    make = {
+        "booking": journey.booking_by_tier,
+        "no_show": journey.no_show_by_tier,
+        "channel_mix": journey.channel_mix,
+    }[table]
+    out = make(visits, min_group=50)
+    out = out.set_index("tier") if "tier" in out.columns else out
+    first_col = out.columns[0]
+    hidden = out[first_col].isna()
+    # Lapsed (47) and the smallest other tier, Regular (56), are hidden: every figure
+    assert hidden[hidden].index.tolist() == ["Regular", "Lapsed"]
+    assert out.loc[["Regular", "Lapsed"]].isna().all().all()
+    assert out.loc[~hidden].notna().all().all()  # the "All visits" row included
+    if table != "channel_mix":
+        assert out.loc["All visits", "customers"] == 1455
+        shown = out.loc[~hidden & (out.index != "All visits"), "customers"].sum()
+        assert 1455 - shown == 47 + 56  # only the sum of two tiers, not the 47
+    if table == "no_show":
+        assert out.loc["All visits", "no_shows"] == 67
+    if table != "channel_mix":  # the table says why a tier of 56 is hidden
+        assert out.attrs["footnote"].startswith("Regular is hidden too, though not a small")
+    # the Attend stage of the journey map hides the same tiers as the no-show table
+    jmap = journey.journey_map(visits, min_group=50)
+    attend = jmap.rates.loc["Attend"]
+    assert attend[attend.isna()].index.tolist() == ["Regular", "Lapsed"]
+
+
+def test_click_conversion_hides_a_partner_for_a_lone_small_tier() -> None:
+    customers = pd.Series({"new": 123, "first_timer": 103, "loyal": 75, "lapsed": 38, "all": 339})
+    hidden = journey.tier_mask(customers, 50)
+    assert hidden[hidden].index.tolist() == ["loyal", "lapsed"]
+    # a total below the threshold is hidden with every tier
+    assert journey.tier_mask(pd.Series({"new": 6, "lapsed": 3, "all": 9}), 10).all()
+
+
+WINDOWS = {"90d": "90 days", "12m": "12 months"}
+
+
+def _first(groups: dict[str, tuple[int, int, int, int, int]], by: str) -> pd.DataFrame:
+    """First-timers by ``by``: per group (first-timers, followed 90d, back 90d, followed
+    12m, back 12m)."""
+    parts = []
+    for name, (n, f90, b90, f12, b12) in groups.items():
+        i = np.arange(n)
+        parts.append(
+            pd.DataFrame(
+                {
+                    by: pd.array([name] * n, dtype="string"),
+                    "observed_90d": i < f90,
+                    "back_90d": pd.array(np.where(i < f90, i < b90, None), dtype="boolean"),
+                    "observed_12m": i < f12,
+                    "back_12m": pd.array(np.where(i < f12, i < b12, None), dtype="boolean"),
+                }
+            )
+        )
+    out = pd.concat(parts, ignore_index=True)
+    out.attrs.update(windows=dict(WINDOWS), start_month=9)
+    return out
+
+
+def _row(df: pd.DataFrame, label: str) -> list:
+    return [None if pd.isna(v) else v for v in df.set_index(df.columns[0]).loc[label]]
+
+
+def test_other_small_groups_is_not_the_summary_minus_the_rest() -> None:
+    # threshold 50: August (35) is folded into "Other" and hidden; the summary gives
+    # 663 − 443 − 185 = 35, so October, the smallest other month, is hidden too
+    first = _first(
+        {"Sep": (443, 443, 41, 387, 62), "Oct": (185, 185, 18, 118, 29), "Aug": (35, 35, 5, 0, 0)},
+        "month",
+    )
+    summary = journey.first_timer_return_summary(first, 50).set_index("window")
+    assert summary.loc["90 days", ["first_timers", "followed", "returned"]].tolist() == [
+        663,
+        663,
+        64,
+    ]
+    out = journey.first_timer_return(first, "month", 50)
+    assert _row(out, "Oct") == [None] * 7
+    assert out.attrs["footnote"].startswith(
+        '"Sep" and "Oct" are hidden too (in whole or in part), though not small groups'
+    )
+    assert _row(out, OTHER) == [None] * 7
+    # the 12-month column: Other has none followed, so October's 118 would be 505 − 387
+    # with September shown; September's 12-month figures are hidden with it
+    assert _row(out, "Sep")[:4] == [443, 443, 41, pytest.approx(41 / 443)]
+    assert _row(out, "Sep")[4:] == [None] * 3
+
+
+def test_tiny_channel_table_hides_online_with_other() -> None:
+    # the tiny organisation: online 18 | 15 | 2, Other 4 | 4 | 0, summary 22 | 19 | 2
+    first = _first(
+        {"online": (18, 15, 2, 7, 3), "box_office": (3, 3, 0, 1, 0), "phone": (1, 1, 0, 0, 0)},
+        "channel",
+    )
+    out = journey.first_timer_return(first, "channel", 10)
+    assert _row(out, "online") == [None] * 7
+    assert _row(out, OTHER) == [None] * 7
+    summary = journey.first_timer_return_summary(first, 10).set_index("window")
+    assert summary.loc["90 days"].tolist() == [22, 19, 2, pytest.approx(2 / 19), 3]
+    # 12 months: 8 followed, fewer than 10: the rate, its numerator and base are hidden,
+    # and the excluded (22 − 8) with them
+    assert summary.loc["12 months", "first_timers"] == 22
+    assert summary.loc["12 months", ["followed", "returned", "rate", "excluded"]].isna().all()
+    assert "fewer than 10" in summary.attrs["footnote"]
+
+
+def test_a_hidden_rate_hides_its_numerator_and_base() -> None:
+    # May: 125 first-timers, 9 followed for 90 days, none back. The rate was hidden but
+    # "9" and "0" shown; now both go, with a partner so that the column cannot give them
+    first = _first(
+        {
+            "Sep": (443, 443, 41, 387, 62),
+            "Apr": (152, 122, 12, 122, 29),
+            "May": (125, 9, 0, 9, 1),
+            "Jun": (210, 109, 6, 109, 29),
+        },
+        "month",
+    )
+    out = journey.first_timer_return(first, "month", 10)
+    assert _row(out, "May") == [125, None, None, None, None, None, None]
+    # the smallest other followed count is hidden with it in each window (Jun: 109)
+    assert _row(out, "Jun") == [210, None, None, None, None, None, None]
+    assert _row(out, "Apr") == [152, 122, 12, pytest.approx(12 / 122), 122, 29, 29 / 122]
+
+
+def test_a_count_the_summary_hides_is_hidden_in_every_table() -> None:
+    # the tiny organisation's artforms: every artform small, "Other" is everyone; the
+    # summary hides the 12-month return of 8 followed, so "Other" must hide it too
+    first = _first(
+        {
+            "theatre": (6, 5, 1, 2, 1),
+            "classical": (6, 5, 1, 2, 1),
+            "musical": (5, 5, 0, 2, 1),
+            "dance": (5, 4, 0, 2, 0),
+        },
+        "artform",
+    )
+    summary = journey.first_timer_return_summary(first, 10).set_index("window")
+    assert summary.loc["12 months", ["followed", "returned"]].isna().all()
+    for by in ("artform", None):
+        out = journey.first_timer_return(first, by, 10)
+        label = OTHER if by else "All first-timers"
+        assert _row(out, label) == [22, 19, 2, pytest.approx(2 / 19), None, None, None]
+
+
+def _page_tables(page: str) -> list[list[list[str]]]:
+    """Every table of a rendered page, as rows of cell texts (headings included)."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page, "html.parser")
+    return [
+        [[c.get_text(" ", strip=True) for c in tr.find_all(["th", "td"])] for tr in t("tr")]
+        for t in soup("table")
+    ]
+
+
+def _figure(text: str) -> float | None:
+    """A cell as a number ("1,455" → 1455, "10.5%" → 10.5); "–" (hidden) → None."""
+    if text in ("–", ""):
+        return None
+    return float(text.replace(",", "").replace("%", "").replace("£", ""))
+
+
+def _check_group_column(shown: list, total: float | None, min_group: int, base: bool) -> None:
+    """A column of a grouped table against its total shown elsewhere on the page."""
+    hidden = [v is None for v in shown]
+    known = sum(v for v in shown if v is not None)
+    if total is None:  # hidden in the summary: no shown cells may add up to it
+        assert known == 0 and any(hidden), (shown, total)
+        return
+    if any(hidden):
+        assert sum(hidden) >= 2, ("a lone hidden figure", shown, total)
+        if base:
+            assert total - known >= min_group, ("hidden groups add up to too few", shown)
+    else:
+        assert known == total, (shown, total)
+
+
+def _check_journey_page(page: str, min_group: int) -> None:
+    """The privacy rules of the journey page, read from its HTML text."""
+    tables = _page_tables(page)
+    tier_tables = [
+        t
+        for t in tables
+        if t[0][:2] == ["Tier", "Customers"] and t[-1][0] in ("All visits", "All clicks")
+    ]
+    assert len(tier_tables) >= 2  # booking and no-shows (and click → booking)
+    for t in tier_tables:
+        rows = [dict(zip(t[0][1:], map(_figure, r[1:]), strict=True)) for r in t[1:]]
+        for r in rows:  # a row is hidden whole or shown whole
+            values = list(r.values())
+            assert all(v is None for v in values) or all(v is not None for v in values), r
+        total = rows[-1]["Customers"]
+        if total is not None:
+            _check_group_column([r["Customers"] for r in rows[:-1]], total, min_group, True)
+    summary = next(t for t in tables if t[0][0] == "Window")
+    sums = {}
+    for r in summary[1:]:
+        number, unit = r[0].split()
+        w = f"{number}{unit[0]}"  # "90 days" → "90d", "12 months" → "12m"
+        sums["First timers"] = _figure(r[1])
+        sums[f"Followed {w}"], sums[f"Back {w}"] = _figure(r[2]), _figure(r[3])
+        if _figure(r[2]) is None:  # a hidden base: nothing in the window shows it
+            assert all(_figure(c) is None for c in r[3:]), r
+    groups = [t for t in tables if t[0][0] in ("Artform", "Channel", "Price band", "Month")]
+    assert len(groups) == 4
+    for t in groups:
+        head = t[0]
+        cols = {h: [_figure(r[i]) for r in t[1:]] for i, h in enumerate(head) if i}
+        for name, total in sums.items():
+            _check_group_column(cols[name], total, min_group, not name.startswith("Back"))
+        for w in {n.split()[1] for n in sums if n.startswith("Followed")}:
+            for f, b, rate in zip(
+                cols[f"Followed {w}"], cols[f"Back {w}"], cols[f"Rate {w}"], strict=True
+            ):
+                assert (f is None) == (b is None)  # a base and its numerator go together
+                assert rate is None or f is not None  # a rate shown: both shown
+
+
+def test_rendered_pages_give_no_hidden_row_away(small_org: Path, tmp_path: Path) -> None:
+    from playbook.synth import SynthConfig, generate
+
+    # the generated organisation with a threshold of 50, and a tiny one (60 customers)
+    big = tmp_path / "org50"
+    shutil.copytree(small_org, big)
+    with (big / "org.yaml").open("a", encoding="utf-8") as f:
+        f.write("\nprivacy:\n  suppression_min_group: 50\n")
+    tiny = tmp_path / "tiny"
+    generate(tiny, SynthConfig(seed=42, customers=60))
+    run_intake(tiny)
+    for org, min_group in ((big, 50), (tiny, 10)):
+        result = render_season(org, reports_root=tmp_path / f"reports-{org.name}", only=["30"])
+        _check_journey_page(_assert_clean(result.output_dir), min_group)

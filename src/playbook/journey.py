@@ -65,8 +65,8 @@ from playbook import charts, tiers
 from playbook.config import OrgConfig
 from playbook.features import FC, settings
 from playbook.privacy import (
+    OTHER,
     mask_count_table,
-    merge_small_groups,
     suppress_small_groups,
 )
 from playbook.schema import SALES_CHANNELS
@@ -357,6 +357,80 @@ def _formats(
     if empty:
         df.attrs["empty"] = empty
     return df
+
+
+def protect_groups(counts: np.ndarray, hidden: np.ndarray, min_group: int) -> np.ndarray:
+    """Secondary suppression for the rows of a grouped table whose total is shown.
+
+    With the total shown (an "All" row, or the same figure in another table on the
+    page), one hidden group is the total minus the groups shown, and several hidden
+    groups give away their sum. So while a column hides exactly one non-zero group, or
+    its hidden groups add up to fewer than ``min_group`` customers, the smallest other
+    non-zero group (the first one on ties) is hidden too. A group of zero identifies
+    nobody and is never added. The total itself is not among ``counts``: it is never
+    hidden to protect its parts.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Customers per group: 1-D (one column), or 2-D groups × columns, each column a
+        separate set of groups adding up to its own total.
+    hidden : numpy.ndarray
+        Boolean, same shape: the groups already hidden (primary suppression).
+    min_group : int
+        Suppression threshold.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, same shape: ``hidden`` with the further groups to hide.
+
+    Examples
+    --------
+    >>> protect_groups(np.array([846, 129, 47]), np.array([False, False, True]), 50)
+    array([False,  True,  True])
+    """
+    c = np.asarray(counts, dtype=float)
+    m = np.asarray(hidden, dtype=bool)
+    flat = c.ndim == 1
+    c, m = (c[:, None], m[:, None]) if flat else (c, m)
+    m = m.copy()
+    if c.shape[0] == 0:
+        return m[:, 0] if flat else m
+    gone = m & (c > 0)
+    n_gone = gone.sum(axis=0)
+    sum_gone = np.where(gone, c, 0).sum(axis=0)
+    free = ~m & (c > 0)
+    # the free groups of each column, smallest first (stable: the first one on ties)
+    order = np.argsort(np.where(free, c, np.inf), axis=0, kind="stable")
+    taken = np.take_along_axis(np.where(free, c, 0), order, axis=0)
+    n_free = free.sum(axis=0)
+    k = np.arange(1, c.shape[0] + 1)[:, None]  # hiding the k smallest free groups
+    safe = (n_gone + k >= 2) & (sum_gone + np.cumsum(taken, axis=0) >= min_group)
+    safe &= k <= n_free
+    leaks = (n_gone > 0) & ~((n_gone >= 2) & (sum_gone >= min_group))
+    # columns that never become safe hide every free group (the total is then a sum
+    # of hidden groups only)
+    n_more = np.where(leaks, np.where(safe.any(axis=0), safe.argmax(axis=0) + 1, n_free), 0)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(k - 1, order.shape), axis=0)
+    m |= free & (rank < n_more)
+    return m[:, 0] if flat else m
+
+
+def _hide_rows(df: pd.DataFrame, rows: np.ndarray, columns: Iterable[str]) -> pd.DataFrame:
+    """``df`` with ``columns`` missing (shown "–") in ``rows`` (boolean); integers and
+    booleans become nullable so they can be missing."""
+    out = df.copy()
+    rows = np.asarray(rows, dtype=bool)
+    for col in columns:
+        s = out[col]
+        if pd.api.types.is_bool_dtype(s):
+            s = s.astype("boolean")
+        elif pd.api.types.is_integer_dtype(s):
+            s = s.astype("Int64")
+        out[col] = s.mask(rows)
+    return out
 
 
 def _note(text: str) -> None:
@@ -928,7 +1002,9 @@ def journey_map(
 
     A *pit* is the stage with the largest fall in its key rate from the stage before
     (within one tier's column); a *peak* is the stage with the highest key rate. Cells
-    behind fewer than ``min_group`` customers are masked and ignored for pits and peaks.
+    behind fewer than ``min_group`` customers are masked, with further cells of the same
+    stage so that none can be worked out from the rate of all visits
+    (:func:`tier_mask`); masked cells are ignored for pits and peaks.
 
     Parameters
     ----------
@@ -968,8 +1044,15 @@ def journey_map(
         counts.loc[s.label, g["c"].nunique().index] = g["c"].nunique()
         rates.loc[s.label, ALL] = float(value.mean())
         counts.loc[s.label, ALL] = int(sub["c"].nunique())
-    rates = rates.mask(counts < min_group)
-    rates.attrs["suppressed"] = int(((counts < min_group) & (counts > 0)).to_numpy().sum())
+    # per stage, the tiers hidden as :func:`tier_mask` hides them (the All column is the
+    # total): the Attend stage hides the no-show table's tiers, as it counts the same
+    hidden = counts < min_group
+    tier_cols = [k for k in keys if k != ALL]
+    hidden[tier_cols] = protect_groups(
+        counts[tier_cols].to_numpy().T, hidden[tier_cols].to_numpy().T, min_group
+    ).T
+    rates = rates.mask(hidden)
+    rates.attrs["suppressed"] = int((hidden & (counts > 0)).to_numpy().sum())
     pits, peaks = [], []
     for k in keys:
         r = rates[k].dropna()
@@ -1165,15 +1248,18 @@ def first_timer_return_summary(first: pd.DataFrame, min_group: int = 1) -> pd.Da
     first : pandas.DataFrame
         From :func:`first_timers`.
     min_group : int
-        With fewer first-timers than this every figure is masked; with fewer followed
-        first-timers, the rate and the count of returners are masked.
+        With fewer first-timers than this every figure is masked. A window with 1 to
+        ``min_group - 1`` followed first-timers masks its rate with the figures it rests
+        on: the followed and the returned, and the excluded (the first-timers minus the
+        followed). The tables by group (:func:`first_timer_return`) hide the same figures.
 
     Returns
     -------
     pandas.DataFrame
         One row per window: ``window`` (e.g. "12 months"), ``first_timers`` (all),
         ``followed`` (whose window has ended), ``returned``, ``rate``, ``excluded``
-        (too recent to tell; left out of the rate).
+        (too recent to tell; left out of the rate). ``attrs["footnote"]`` says why a
+        window's figures are hidden, when one is.
     """
     rows = []
     for w, label in first.attrs["windows"].items():
@@ -1191,8 +1277,15 @@ def first_timer_return_summary(first: pd.DataFrame, min_group: int = 1) -> pd.Da
             }
         )
     out = pd.DataFrame(rows)
-    out = suppress_small_groups(out, "followed", min_group, columns=["returned", "rate"])
+    small = ((out["followed"] > 0) & (out["followed"] < min_group)).to_numpy()
+    out = _hide_rows(out, small, ["followed", "returned", "rate", "excluded"])
     out = suppress_small_groups(out, "first_timers", min_group)
+    if small.any() and (out["first_timers"] >= min_group).any():
+        out.attrs["footnote"] = (
+            f"A window with fewer than {min_group:,} first-timers we can follow for all of "
+            'it is hidden ("–"): its rate, how many came back, how many we followed and '
+            "how many were left out, since each would give the others away."
+        )
     return _formats(out, pct=["rate"])
 
 
@@ -1217,6 +1310,24 @@ def first_timer_return(
     pandas.DataFrame
         The group column (``group`` when overall), ``first_timers``, and per window
         ``followed_<w>``, ``back_<w>``, ``rate_<w>`` (windows named like ``90d``).
+        ``attrs["footnote"]`` names the groups hidden though they are not small.
+
+    Notes
+    -----
+    Each column adds up to the figure of :func:`first_timer_return_summary`, shown on
+    the same page, so no hidden figure may follow from the rows shown
+    (:func:`protect_groups`):
+
+    - a row with fewer than ``min_group`` first-timers ("Other (small groups)") is
+      hidden whole, with further rows (the smallest first) until at least two rows and
+      ``min_group`` first-timers are hidden;
+    - in each window, a rate resting on 1 to ``min_group - 1`` followed first-timers is
+      hidden with its followed and returned counts, and further rows' with it by the
+      same rule (the rows hidden whole count as hidden there too).
+
+    The hidden rows of a column then give away only their sum, a group of at least
+    ``min_group`` first-timers. A window the summary hides (fewer than ``min_group``
+    followed in all) has every non-zero row hidden here too.
     """
     windows = list(first.attrs["windows"])
     key = first[by].astype("string") if by else pd.Series("All first-timers", index=first.index)
@@ -1239,20 +1350,39 @@ def first_timer_return(
         out = out.sort_values(name, kind="stable").reset_index(drop=True)
     else:
         out = out.sort_values("first_timers", ascending=False, kind="stable").reset_index(drop=True)
-    sums = [c for c in out.columns if c.startswith(("followed_", "back_"))]
-    out = merge_small_groups(out, name, "first_timers", min_group, sum_cols=sums)
-    suppressed = out.attrs.get("suppressed", 0)
-    for c in ["first_timers", *sums]:
-        out[c] = out[c].astype("Int64")
-    for w in windows:
-        followed = out[f"followed_{w}"].astype("Float64")
-        rate = (out[f"back_{w}"].astype("Float64") / followed.where(followed > 0)).astype(float)
-        small = (followed < min_group).fillna(True).to_numpy(dtype=bool)
-        out[f"rate_{w}"] = np.where(small, np.nan, rate)
+    counts = ["first_timers", *[f"{p}_{w}" for w in windows for p in ("followed", "back")]]
+    merge = (out["first_timers"] < min_group).to_numpy()
+    if merge.any():  # the small groups as one row, last
+        other = pd.DataFrame([out.loc[merge, counts].sum()], columns=counts)
+        other.insert(0, name, OTHER)
+        out = pd.concat([out.loc[~merge], other], ignore_index=True)
+    out[name] = out[name].astype("string")
+    out[counts] = out[counts].astype(np.int64)
+    # rows hidden whole, then per window the rows whose rate is hidden
+    size = out["first_timers"].to_numpy(dtype=float)
+    whole = protect_groups(size, size < min_group, min_group)
+    followed = out[[f"followed_{w}" for w in windows]].to_numpy(dtype=float)
+    small = (followed > 0) & (followed < min_group)
+    per_window = protect_groups(followed, small | whole[:, None], min_group)
+    for i, w in enumerate(windows):
+        rate = out[f"back_{w}"] / out[f"followed_{w}"].where(out[f"followed_{w}"] > 0)
+        out[f"rate_{w}"] = rate.astype(float).mask(per_window[:, i])
+        out = _hide_rows(out, per_window[:, i], [f"followed_{w}", f"back_{w}"])
+    out = _hide_rows(out, whole, ["first_timers"])
+    big = (whole & (size >= min_group)) | (per_window & (followed >= min_group)).any(axis=1)
+    if big.any():
+        also = [f'"{g}"' for g in out.loc[big, name].tolist()]
+        out.attrs["footnote"] = (
+            f"{_and(also)} {'is' if len(also) == 1 else 'are'} hidden too (in whole or in "
+            f"part), though {'not a small group' if len(also) == 1 else 'not small groups'}: "
+            "the summary above shows the totals, so a small group hidden alone could be "
+            "worked out by subtraction."
+        )
     out = out[
         [name, "first_timers", *[f"{p}_{w}" for w in windows for p in ("followed", "back", "rate")]]
     ]
-    out.attrs["suppressed"] = suppressed
+    out.attrs["suppressed"] = int(merge.sum())
+    out.attrs["hidden_rows"] = int(whole.sum())
     return _formats(
         out,
         pct=[f"rate_{w}" for w in windows],
@@ -1367,6 +1497,64 @@ def _order_tiers(df: pd.DataFrame, cfg: OrgConfig | None, col: str = "tier") -> 
     return df
 
 
+def tier_mask(customers: pd.Series, min_group: int = 10) -> pd.Series:
+    """The tier rows a table hides, given its customers per tier and its total row.
+
+    A tier with fewer than ``min_group`` customers is hidden, and further tiers with it
+    (:func:`protect_groups`) so that none can be worked out from the total row
+    (``all``), which is hidden only when it is itself below ``min_group``. Tables on
+    the page built on the same customers (the booking table and the channel chart; the
+    no-show table and the journey map's Attend stage) get the same mask this way.
+
+    Parameters
+    ----------
+    customers : pandas.Series
+        Distinct customers per tier key (``new``, tier keys, and ``all``).
+    min_group : int
+        Suppression threshold.
+
+    Returns
+    -------
+    pandas.Series of bool
+        Same index: True where the row is hidden.
+    """
+    c = customers.to_numpy(dtype=float)
+    total = (customers.index == ALL).astype(bool)
+    hidden = c < min_group
+    hidden[~total] = protect_groups(c[~total], hidden[~total], min_group)
+    return pd.Series(hidden, index=customers.index)
+
+
+def _hide_tiers(out: pd.DataFrame, min_group: int, cfg: OrgConfig | None) -> pd.DataFrame:
+    """Every figure of the tier rows :func:`tier_mask` hides, then the rows in ladder order
+    with display names (:func:`_order_tiers`).
+
+    ``out`` is indexed by tier key and has a ``customers`` column. ``attrs["suppressed"]``
+    counts the hidden rows; ``attrs["footnote"]`` names the tiers hidden though they are
+    not small, and says why.
+    """
+    hidden = tier_mask(out["customers"], min_group)
+    cols = [c for c in out.columns if pd.api.types.is_numeric_dtype(out[c])]
+    shown = _hide_rows(out, hidden.to_numpy(), cols)
+    shown = _order_tiers(shown.rename_axis("tier").reset_index(), cfg)
+    shown.attrs["suppressed"] = int(hidden.sum())
+    names = tier_display_names(cfg)
+    big = hidden & (out["customers"] >= min_group)
+    also = [names[k] for k in _tier_keys() if big.get(k, False)]
+    if also:
+        shown.attrs["footnote"] = (
+            f"{_and(also)} {'is' if len(also) == 1 else 'are'} hidden too, though "
+            f"{'not a small group' if len(also) == 1 else 'not small groups'}: the total row "
+            "is shown, so a small tier hidden alone could be worked out by subtraction."
+        )
+    return shown
+
+
+def _and(words: list[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def booking_by_tier(
     visits: pd.DataFrame, cfg: OrgConfig | None = None, min_group: int = 10
 ) -> pd.DataFrame:
@@ -1378,7 +1566,8 @@ def booking_by_tier(
         ``tier`` (display name; ``All visits`` last), ``customers``, ``visits``,
         ``median_lead_days``, ``avg_party_size``, ``avg_ticket_price``, ``share_<channel>``
         for each sales channel seen. Tiers with fewer than ``min_group`` customers are
-        masked.
+        masked, with further tiers so that none can be worked out from the total
+        (:func:`tier_mask`).
     """
     frame = visits.assign(**{JC.tier: visits[JC.tier].astype("string")})
     whole = frame.assign(**{JC.tier: ALL})
@@ -1396,8 +1585,7 @@ def booking_by_tier(
     channel = both[JC.channel].fillna("other")
     for ch in [c for c in SALES_CHANNELS if (channel == c).any()]:
         out[f"share_{ch}"] = (channel == ch).groupby(both[JC.tier], sort=False).mean()
-    out = _order_tiers(out.rename_axis("tier").reset_index(), cfg)
-    out = suppress_small_groups(out, "customers", min_group)
+    out = _hide_tiers(out, min_group, cfg)
     return _formats(
         out, pct=[c for c in out.columns if c.startswith("share_")], money=["avg_ticket_price"]
     )
@@ -1415,7 +1603,8 @@ def no_show_by_tier(
     -------
     pandas.DataFrame
         ``tier``, ``customers``, ``visits``, ``no_shows``, ``no_show_rate``; ``All
-        visits`` last; tiers with fewer than ``min_group`` customers masked.
+        visits`` last; tiers with fewer than ``min_group`` customers masked, with further
+        tiers so that none can be worked out from the total (:func:`tier_mask`).
     """
     known = visits.loc[visits[JC.no_show].notna()]
     frame = pd.DataFrame(
@@ -1431,8 +1620,7 @@ def no_show_by_tier(
         {"customers": g["customer"].nunique(), "visits": g.size(), "no_shows": g["no_show"].sum()}
     )
     out["no_show_rate"] = out["no_shows"] / out["visits"]
-    out = _order_tiers(out.rename_axis("tier").reset_index(), cfg)
-    out = suppress_small_groups(out, "customers", min_group)
+    out = _hide_tiers(out, min_group, cfg)
     return _formats(out, pct=["no_show_rate"], empty="No scan data for this season.")
 
 
@@ -1489,10 +1677,11 @@ def _share_table(
         .nunique()
     )
     shares = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0)
-    shares = shares.mask(customers.reindex(shares.index).fillna(0) < min_group)
+    hidden = tier_mask(customers.reindex(shares.index).fillna(0), min_group)
+    shares = shares.mask(hidden.to_numpy()[:, None] & np.ones(shares.shape, dtype=bool))
     shares = _order_tiers(shares.rename_axis("tier").reset_index(), cfg).set_index("tier")
     shares.columns.name = None
-    shares.attrs["suppressed"] = int((customers < min_group).sum())
+    shares.attrs["suppressed"] = int(hidden.sum())
     return _formats(shares, pct=list(shares.columns))
 
 
@@ -1542,7 +1731,8 @@ def share_chart(
                 ax.text(left[i] + v / 2, i, f"{v:.0%}", ha="center", va="center", fontsize=10)
         left += values[:, j]
     for i in np.flatnonzero(hidden):
-        ax.text(0.5, i, "hidden: too few customers", ha="center", va="center", color="#777777")
+        note = "hidden: too few customers, or hidden with a small tier"
+        ax.text(0.5, i, note, ha="center", va="center", color="#777777")
     ax.set_yticks(range(len(rows)), rows.index)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlim(0, 1)
@@ -1574,7 +1764,8 @@ def click_conversion(
     -------
     pandas.DataFrame
         ``tier``, ``customers`` (who clicked), ``clicks``, ``converted``,
-        ``conversion_rate``; an ``All clicks`` row last. Small tiers masked.
+        ``conversion_rate``; an ``All clicks`` row last. Small tiers masked, with
+        further tiers so that none can be worked out from the total (:func:`tier_mask`).
     """
     opts = journey_settings(cfg)
     m = _start_month(cfg)
@@ -1626,10 +1817,9 @@ def click_conversion(
         }
     )
     out["conversion_rate"] = out["converted"] / out["clicks"]
-    out = _order_tiers(out.rename_axis("tier").reset_index(), cfg)
+    out = _hide_tiers(out, min_group, cfg)
     all_label = tier_display_names(cfg)[ALL]
     out["tier"] = out["tier"].replace(all_label, "All clicks")
-    out = suppress_small_groups(out, "customers", min_group)
     return _formats(out, pct=["conversion_rate"], empty="No email clicks this season.")
 
 
