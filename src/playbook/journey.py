@@ -64,6 +64,7 @@ from matplotlib.figure import Figure
 from playbook import charts, tiers
 from playbook.config import OrgConfig
 from playbook.features import FC, settings
+from playbook.numbers import as_shown, signed_pct, signed_points
 from playbook.privacy import (
     OTHER,
     mask_count_table,
@@ -2137,35 +2138,6 @@ def tier_movement(
         pct=["up_rate", "stay_rate", "down_rate", "lapse_rate"],
         empty="Tier flows need the season before this one in the data.",
     )
-
-
-def as_shown(value: float, decimals: int = 1) -> float:
-    """A share as the reports print it (``0.0505`` → ``0.05``: "5.0%" at one decimal).
-
-    Verdicts are decided on this figure, so a rate printed "5.0%" is never called above
-    a band that ends at 5%.
-    """
-    if value is None or pd.isna(value):
-        return np.nan
-    return float(f"{float(value):.{decimals}%}".rstrip("%")) / 100
-
-
-def signed_pct(value: float, decimals: int = 1) -> str:
-    """A relative change with its sign: "+15.1%", "−2.4%" (a true minus), "0.0%"."""
-    if value is None or pd.isna(value):
-        return "–"
-    body = f"{abs(float(value)):.{decimals}%}"
-    shown = as_shown(value, decimals)
-    return ("+" if shown > 0 else "−" if shown < 0 else "") + body
-
-
-def signed_points(value: float, decimals: int = 1) -> str:
-    """A difference of two percentages, in percentage points: "+11.7 points", "−1.4 points"."""
-    if value is None or pd.isna(value):
-        return "–"
-    body = f"{abs(float(value)) * 100:.{decimals}f}"
-    sign = "" if float(body) == 0 else "+" if value > 0 else "−"
-    return f"{sign}{body} points"
 
 
 def _verdict(rate: float, low: float, high: float, *, lower_is_better: bool = False) -> str:

@@ -11,12 +11,15 @@ by subtraction, so a second cell is masked with it, and more where the masked ce
 could still be worked out from the row and column totals together
 (:func:`recoverable_cells`). :func:`mask_count_table` is the whole rule for such a table;
 any rate shown beside it must rest only on cells it leaves shown
-(:func:`touches_masked`).
+(:func:`touches_masked`). :func:`protect_lines` is the same rule for figures tied by
+sums across several tables (a segment and the grid cells it is made of, every tier and
+the customer total): no such line keeps one hidden figure, or hidden figures adding up
+to fewer than the threshold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -229,3 +232,78 @@ def touches_masked(masked: np.ndarray, cells: np.ndarray) -> bool:
     up is shown: otherwise, with the cells shown, it gives a hidden cell away.
     """
     return bool((np.asarray(masked, dtype=bool) & np.asarray(cells, dtype=bool)).any())
+
+
+def protect_lines(
+    counts: np.ndarray,
+    masked: np.ndarray,
+    lines: Sequence[tuple[np.ndarray, np.ndarray]],
+    min_group: int,
+) -> np.ndarray:
+    """Secondary suppression over any set of figures tied together by known sums.
+
+    Generalises :func:`playbook.privacy.complementary_cells` (rows and columns of one
+    table) to figures shown in several tables: a *line* is an equation between shown
+    figures, ``sum(sign × figure) = 0`` (a row of a grid and its total shown elsewhere,
+    a segment and the grid cells it is made of, all segments and the customer total).
+    A line leaks when it holds exactly one hidden figure (worked out by subtraction),
+    or when its hidden figures are all on one side and add up to fewer than
+    ``min_group`` customers (their sum is a small group). In each leaking line the
+    smallest other non-zero figure (the first on ties) is hidden too, until no line
+    leaks; a figure that would be the only non-zero, hidden one of another line (so no
+    partner could be found for it there) is chosen only when there is no other. Zero
+    figures are never hidden: they identify nobody.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        1-D customer counts of every figure.
+    masked : numpy.ndarray
+        Boolean, same shape: the figures already hidden (primary suppression).
+    lines : sequence of (indices, signs)
+        Positions in ``counts`` and the side (+1 / -1) of each in the equation; a plain
+        total shown elsewhere is a line of +1 signs.
+    min_group : int
+        Suppression threshold.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask including the complementary figures.
+    """
+    c = np.asarray(counts, dtype=float)
+    m = np.asarray(masked, dtype=bool).copy()
+    lines = [(np.asarray(i, dtype=np.int64), np.asarray(s)) for i, s in lines]
+    member: dict[int, list[int]] = {}
+    for n, (idx, _) in enumerate(lines):
+        for i in idx:
+            member.setdefault(int(i), []).append(n)
+
+    def stuck(i: int, this: int) -> bool:
+        """Hiding ``i`` would leave another line with one hidden figure and no partner."""
+        for n in member[i]:
+            idx = lines[n][0]
+            if n == this or (m[idx] & (c[idx] > 0)).any():
+                continue
+            if ((~m[idx]) & (c[idx] > 0)).sum() == 1:
+                return True
+        return False
+
+    changed = True
+    while changed:  # loops over the lines of small tables, never over customers
+        changed = False
+        for n, (idx, sign) in enumerate(lines):
+            hidden = m[idx] & (c[idx] > 0)
+            k = int(hidden.sum())
+            if k == 0:
+                continue
+            one_side = bool((sign[hidden] > 0).all() or (sign[hidden] < 0).all())
+            if k > 1 and not (one_side and c[idx][hidden].sum() < min_group):
+                continue
+            free = np.flatnonzero(~m[idx] & (c[idx] > 0))
+            if len(free):
+                # smallest first, but not one that would be alone in another line
+                order = sorted(free, key=lambda j: (stuck(int(idx[j]), n), c[idx[j]], j))
+                m[idx[order[0]]] = True
+                changed = True
+    return m

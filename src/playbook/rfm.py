@@ -43,7 +43,7 @@ from scipy.sparse.csgraph import connected_components
 from playbook import charts
 from playbook.config import OrgConfig
 from playbook.features import FC, settings
-from playbook.privacy import suppress_small_groups
+from playbook.privacy import protect_lines, suppress_small_groups
 
 R, F, M = "r_score", "f_score", "m_score"
 SEGMENT = "rfm_segment"
@@ -185,81 +185,6 @@ def name_segments(
     order = [*names, other]
     cats = list(dict.fromkeys(order))
     return pd.Series(pd.Categorical(values, categories=cats), index=scores.index, name=SEGMENT)
-
-
-def protect_lines(
-    counts: np.ndarray,
-    masked: np.ndarray,
-    lines: Sequence[tuple[np.ndarray, np.ndarray]],
-    min_group: int,
-) -> np.ndarray:
-    """Secondary suppression over any set of figures tied together by known sums.
-
-    Generalises :func:`playbook.privacy.complementary_cells` (rows and columns of one
-    table) to figures shown in several tables: a *line* is an equation between shown
-    figures, ``sum(sign × figure) = 0`` (a row of a grid and its total shown elsewhere,
-    a segment and the grid cells it is made of, all segments and the customer total).
-    A line leaks when it holds exactly one hidden figure (worked out by subtraction),
-    or when its hidden figures are all on one side and add up to fewer than
-    ``min_group`` customers (their sum is a small group). In each leaking line the
-    smallest other non-zero figure (the first on ties) is hidden too, until no line
-    leaks; a figure that would be the only non-zero, hidden one of another line (so no
-    partner could be found for it there) is chosen only when there is no other. Zero
-    figures are never hidden: they identify nobody.
-
-    Parameters
-    ----------
-    counts : numpy.ndarray
-        1-D customer counts of every figure.
-    masked : numpy.ndarray
-        Boolean, same shape: the figures already hidden (primary suppression).
-    lines : sequence of (indices, signs)
-        Positions in ``counts`` and the side (+1 / -1) of each in the equation; a plain
-        total shown elsewhere is a line of +1 signs.
-    min_group : int
-        Suppression threshold.
-
-    Returns
-    -------
-    numpy.ndarray
-        Boolean mask including the complementary figures.
-    """
-    c = np.asarray(counts, dtype=float)
-    m = np.asarray(masked, dtype=bool).copy()
-    lines = [(np.asarray(i, dtype=np.int64), np.asarray(s)) for i, s in lines]
-    member: dict[int, list[int]] = {}
-    for n, (idx, _) in enumerate(lines):
-        for i in idx:
-            member.setdefault(int(i), []).append(n)
-
-    def stuck(i: int, this: int) -> bool:
-        """Hiding ``i`` would leave another line with one hidden figure and no partner."""
-        for n in member[i]:
-            idx = lines[n][0]
-            if n == this or (m[idx] & (c[idx] > 0)).any():
-                continue
-            if ((~m[idx]) & (c[idx] > 0)).sum() == 1:
-                return True
-        return False
-
-    changed = True
-    while changed:  # loops over the lines of small tables, never over customers
-        changed = False
-        for n, (idx, sign) in enumerate(lines):
-            hidden = m[idx] & (c[idx] > 0)
-            k = int(hidden.sum())
-            if k == 0:
-                continue
-            one_side = bool((sign[hidden] > 0).all() or (sign[hidden] < 0).all())
-            if k > 1 and not (one_side and c[idx][hidden].sum() < min_group):
-                continue
-            free = np.flatnonzero(~m[idx] & (c[idx] > 0))
-            if len(free):
-                # smallest first, but not one that would be alone in another line
-                order = sorted(free, key=lambda j: (stuck(int(idx[j]), n), c[idx[j]], j))
-                m[idx[order[0]]] = True
-                changed = True
-    return m
 
 
 def _grid_counts(scores: pd.DataFrame) -> pd.DataFrame:

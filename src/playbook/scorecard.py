@@ -50,6 +50,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from playbook.config import OrgConfig, package_defaults, thaw
+from playbook.numbers import as_shown, signed_pct, signed_points
 from playbook.parsing import factorize, isin, positions
 from playbook.privacy import mask_count_table
 from playbook.report import Context, format_money
@@ -701,33 +702,6 @@ def _pct(x: float, signed: bool = False) -> str:
     if signed:
         return ("+" if x > 0 else "−" if x < 0 else "") + body
     return ("−" if x < 0 else "") + body
-
-
-def as_shown(x: float, decimals: int = 1) -> float:
-    """A share or change as the tables print it (``0.0505`` → ``0.05``, "5.0%").
-
-    Statuses are decided on this figure, so "5.0%" is never above a band ending at 5%.
-    """
-    if x is None or pd.isna(x):
-        return np.nan
-    return float(f"{float(x):.{decimals}%}".rstrip("%")) / 100
-
-
-def signed_pct(x: float, decimals: int = 1) -> str:
-    """A relative change with its sign and a true minus: "+9.1%", "−16.6%", "0.0%"."""
-    if x is None or pd.isna(x):
-        return "–"
-    shown = as_shown(x, decimals)
-    return ("+" if shown > 0 else "−" if shown < 0 else "") + f"{abs(float(x)):.{decimals}%}"
-
-
-def signed_points(x: float, decimals: int = 1) -> str:
-    """A difference of two percentages in percentage points: "+10.1 points", "−3.4 points"."""
-    if x is None or pd.isna(x):
-        return "–"
-    body = f"{abs(float(x)) * 100:.{decimals}f}"
-    sign = "" if float(body) == 0 else "+" if x > 0 else "−"
-    return f"{sign}{body} points"
 
 
 def change_text(row: Mapping[str, Any]) -> str:

@@ -489,7 +489,7 @@ def cluster_tier_masks(
     """Which clusters, and which cluster × tier cells, the report must hide.
 
     Primary: clusters and cells with 1 to ``min_group - 1`` customers. Secondary
-    (:func:`playbook.rfm.protect_lines`): the report also shows the number of customers
+    (:func:`playbook.privacy.protect_lines`): the report also shows the number of customers
     (so the cluster sizes add up to a known total), each cluster's size (a row total of
     the cluster × tier table) and each tier's size (a column total, in the ladder
     table). Hidden figures are chosen together so that none can be worked out by

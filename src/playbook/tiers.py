@@ -45,8 +45,7 @@ from playbook.features import (
     prepare,
     settings,
 )
-from playbook.privacy import suppress_small_groups
-from playbook.rfm import protect_lines
+from playbook.privacy import protect_lines, suppress_small_groups
 from playbook.seasons import season_bounds, season_label, season_of, season_start_year
 from playbook.tables import Tables
 
