@@ -38,3 +38,10 @@ def test_styled_table_shows_plain_headings_and_leaves_the_frame_alone() -> None:
         assert text in html, text
     assert "ticket_revenue" not in html.replace('id="T_', "")
     assert list(df.columns) == ["ticket_revenue", "up_rate"] and df.index.name == "tier"
+
+
+def test_text_columns_read_from_the_left() -> None:
+    df = pd.DataFrame({"persona": ["Weekend families"], "customers": [2650]})
+    html = styled_table(df).to_html()
+    assert "text-align: left" in html
+    assert html.count("text-align: left") == 1  # the persona column only

@@ -180,6 +180,9 @@ def styled_table(
         styled = styled.hide(axis="index")
     if not isinstance(df.columns, pd.MultiIndex):
         styled = styled.format_index(heading, axis="columns")
+    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if text:  # words read from the left; numbers stay lined up on the right
+        styled = styled.set_properties(subset=text, **{"text-align": "left"})
     return styled
 
 

@@ -30,7 +30,7 @@ Every part that rests on another module (tiers, lifetime value, the journey, mom
 computed separately: when one is missing or cannot be applied to this organisation's
 data, its part of the report shows a plain note and the rest stands. Tiers with fewer
 customers than the privacy threshold have their figures masked, and so has a rate resting
-on a smaller group (e.g. four regulars who became champions) or on a cell the journey
+on a smaller group (a handful of regulars who became champions, say) or on a cell the journey
 page's tier-flow table hides (:func:`hidden_rates`). Changes are shown with their sign,
 relative ("+21.5%") and, for rates, in percentage points ("+10.1 points").
 """
