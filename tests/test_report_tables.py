@@ -44,4 +44,5 @@ def test_text_columns_read_from_the_left() -> None:
     df = pd.DataFrame({"persona": ["Weekend families"], "customers": [2650]})
     html = styled_table(df).to_html()
     assert "text-align: left" in html
-    assert html.count("text-align: left") == 1  # the persona column only
+    assert html.count("text-align: left") == 2  # the persona column and its heading only
+    assert "th.col_heading.col0" in html and "col1 {" not in html

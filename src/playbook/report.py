@@ -181,8 +181,13 @@ def styled_table(
     if not isinstance(df.columns, pd.MultiIndex):
         styled = styled.format_index(heading, axis="columns")
     text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
-    if text:  # words read from the left; numbers stay lined up on the right
+    if text:  # words read from the left, under a heading on the left; numbers stay right
         styled = styled.set_properties(subset=text, **{"text-align": "left"})
+        where = [df.columns.get_loc(c) for c in text]
+        styled = styled.set_table_styles(
+            [{"selector": f"th.col_heading.col{i}", "props": "text-align: left;"} for i in where],
+            overwrite=False,
+        )
     return styled
 
 
