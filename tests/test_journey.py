@@ -853,6 +853,8 @@ def test_a_lone_hidden_tier_is_not_the_total_minus_the_rest(table: str) -> None:
         assert 1455 - shown == 47 + 56  # only the sum of two tiers, not the 47
     if table == "no_show":
         assert out.loc["All visits", "no_shows"] == 67
+    if table == "booking":  # lead time read in whole days
+        assert out["median_lead_days"].dtype == "Int64"
     if table != "channel_mix":  # the table says why a tier of 56 is hidden
         assert out.attrs["footnote"].startswith("Regular is hidden too, though not a small")
     # the Attend stage of the journey map hides the same tiers as the no-show table

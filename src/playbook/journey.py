@@ -1578,7 +1578,7 @@ def booking_by_tier(
         {
             "customers": g[JC.customer_id].nunique(),
             "visits": g.size(),
-            "median_lead_days": g[JC.lead_days].median(),
+            "median_lead_days": g[JC.lead_days].median().round().astype("Int64"),  # whole days
             "avg_party_size": g[JC.party_size].mean(),
             "avg_ticket_price": g[JC.paid].sum() / g[JC.party_size].sum().replace(0, np.nan),
         }
