@@ -622,6 +622,15 @@ def _sheet_error(label: str, exc: Exception) -> IntakeError:
     )
 
 
+def _unopenable(label: str, exc: Exception) -> IntakeError:
+    """The message for a workbook openpyxl cannot open (it raises many types)."""
+    return IntakeError(
+        label,
+        f"the workbook cannot be opened ({type(exc).__name__})",
+        "open it in Excel and save it again as .xlsx, or export as CSV.",
+    )
+
+
 def _read_excel(
     path: Path,
     label: str,
@@ -636,11 +645,7 @@ def _read_excel(
     except ValueError as exc:
         raise _sheet_error(label, exc) from None
     except Exception as exc:  # openpyxl raises many types for broken files
-        raise IntakeError(
-            label,
-            f"the workbook cannot be opened ({type(exc).__name__})",
-            "open it in Excel and save it again as .xlsx, or export as CSV.",
-        ) from None
+        raise _unopenable(label, exc) from None
     try:
         grid = pd.read_excel(
             book, sheet_name=sheet if sheet is not None else 0, header=None, dtype=str
@@ -654,11 +659,7 @@ def _read_excel(
             "read the first sheet).",
         ) from None
     except Exception as exc:  # openpyxl raises many types for broken files
-        raise IntakeError(
-            label,
-            f"the workbook cannot be opened ({type(exc).__name__})",
-            "open it in Excel and save it again as .xlsx, or export as CSV.",
-        ) from None
+        raise _unopenable(label, exc) from None
     read = sheet if isinstance(sheet, str) else names[sheet or 0] if names else None
     notes: tuple[str, ...] = ()
     if expected and header_row is None and len(names) > 1 and not _grid_hits(grid, expected):
