@@ -42,7 +42,7 @@ from playbook import charts, clv, sbg
 from playbook.clv_models import MODELS, TransactionModel, make_model
 from playbook.errors import NotEnoughData, PlaybookError
 from playbook.parsing import isin
-from playbook.privacy import OTHER, suppress_small_groups
+from playbook.privacy import OTHER, protect_groups, suppress_small_groups
 from playbook.report import CURRENCY_SYMBOLS, Context, format_money, missing_note
 
 AT_RISK_FILE = "clv_at_risk.parquet"
@@ -942,14 +942,9 @@ def suppress_with_total(
     n = df[count_col].fillna(0).to_numpy(dtype=float)
     keep = np.zeros(len(df), dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
     small = n < min_group
-    hidden = small & (n > 0) & ~keep
-    extra = np.zeros(len(df), dtype=bool)
-    while hidden.any() and (hidden.sum() == 1 or n[hidden].sum() < min_group):
-        free = ~hidden & ~small & ~keep & (n > 0)
-        if not free.any():
-            break
-        j = np.flatnonzero(free)[np.argmin(n[free])]
-        hidden[j] = extra[j] = True
+    # a kept row (the total) counts as empty here, so it is never picked as a partner
+    hidden = protect_groups(np.where(keep, 0, n), small & (n > 0) & ~keep, min_group)
+    extra = hidden & ~small
     marked = df.assign(_hide=np.where(small | extra, 0, 1))
     out = suppress_small_groups(marked, "_hide", 1, columns=columns or _numeric(df))
     out = out.drop(columns="_hide")

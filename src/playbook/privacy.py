@@ -14,7 +14,8 @@ any rate shown beside it must rest only on cells it leaves shown
 (:func:`touches_masked`). :func:`protect_lines` is the same rule for figures tied by
 sums across several tables (a segment and the grid cells it is made of, every tier and
 the customer total): no such line keeps one hidden figure, or hidden figures adding up
-to fewer than the threshold.
+to fewer than the threshold; :func:`protect_groups` is its fast form for the groups of a
+table with a total row (one line per column).
 """
 
 from __future__ import annotations
@@ -307,3 +308,62 @@ def protect_lines(
                 m[idx[order[0]]] = True
                 changed = True
     return m
+
+
+def protect_groups(counts: np.ndarray, hidden: np.ndarray, min_group: int) -> np.ndarray:
+    """Secondary suppression for the rows of a grouped table whose total is shown.
+
+    With the total shown (an "All" row, or the same figure in another table on the
+    page), one hidden group is the total minus the groups shown, and several hidden
+    groups give away their sum. So while a column hides exactly one non-zero group, or
+    its hidden groups add up to fewer than ``min_group`` customers, the smallest other
+    non-zero group (the first one on ties) is hidden too. A group of zero identifies
+    nobody and is never added. The total itself is not among ``counts``: it is never
+    hidden to protect its parts.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Customers per group: 1-D (one column), or 2-D groups × columns, each column a
+        separate set of groups adding up to its own total.
+    hidden : numpy.ndarray
+        Boolean, same shape: the groups already hidden (primary suppression).
+    min_group : int
+        Suppression threshold.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, same shape: ``hidden`` with the further groups to hide.
+
+    Examples
+    --------
+    >>> protect_groups(np.array([846, 129, 47]), np.array([False, False, True]), 50)
+    array([False,  True,  True])
+    """
+    c = np.asarray(counts, dtype=float)
+    m = np.asarray(hidden, dtype=bool)
+    flat = c.ndim == 1
+    c, m = (c[:, None], m[:, None]) if flat else (c, m)
+    m = m.copy()
+    if c.shape[0] == 0:
+        return m[:, 0] if flat else m
+    gone = m & (c > 0)
+    n_gone = gone.sum(axis=0)
+    sum_gone = np.where(gone, c, 0).sum(axis=0)
+    free = ~m & (c > 0)
+    # the free groups of each column, smallest first (stable: the first one on ties)
+    order = np.argsort(np.where(free, c, np.inf), axis=0, kind="stable")
+    taken = np.take_along_axis(np.where(free, c, 0), order, axis=0)
+    n_free = free.sum(axis=0)
+    k = np.arange(1, c.shape[0] + 1)[:, None]  # hiding the k smallest free groups
+    safe = (n_gone + k >= 2) & (sum_gone + np.cumsum(taken, axis=0) >= min_group)
+    safe &= k <= n_free
+    leaks = (n_gone > 0) & ~((n_gone >= 2) & (sum_gone >= min_group))
+    # columns that never become safe hide every free group (the total is then a sum
+    # of hidden groups only)
+    n_more = np.where(leaks, np.where(safe.any(axis=0), safe.argmax(axis=0) + 1, n_free), 0)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(k - 1, order.shape), axis=0)
+    m |= free & (rank < n_more)
+    return m[:, 0] if flat else m
