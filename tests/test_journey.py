@@ -308,6 +308,28 @@ def test_kaplan_meier_median_on_known_examples(first: pd.DataFrame) -> None:
     assert table.loc[400, "share_back"] == pytest.approx(0.625)
 
 
+def test_time_to_return_stops_where_few_are_still_followed() -> None:
+    # ten first-timers: back after 10, 20, 30, 40, 50, 60, 70, 80, 90 and 100 days.
+    # At day 80 three are still followed (80, 90, 100): with a threshold of 4 the
+    # curve and the table stop before day 80; day 70 (four followed) still shows.
+    kmf = journey.fit_time_to_return(np.arange(10, 101, 10), np.ones(10, bool))
+    assert journey.km_hidden_from(kmf, 4) == 80
+    assert journey.km_hidden_from(kmf, 1) == np.inf
+    table = journey.km_table(kmf, days=(30, 70, 80, 95), min_group=4)
+    assert table["days_after_first_visit"].tolist() == [30, 70]
+    assert table["share_back"].tolist() == pytest.approx([0.3, 0.7])
+    assert "80, 95 days" in table.attrs["footnote"]
+    full = journey.km_table(kmf, days=(30, 70, 80, 95), min_group=1)
+    assert full["days_after_first_visit"].tolist() == [30, 70, 80, 95]
+    assert "footnote" not in full.attrs
+    fig = journey.km_chart(kmf, min_group=4)
+    drawn = fig.axes[0].lines[0].get_xdata()
+    assert max(drawn) == 70
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
 def test_click_conversion(tables) -> None:
     h = tiers.tier_history(tables)
     # 2022-23: one click, three days before the first booking (within 7 days)

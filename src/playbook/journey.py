@@ -1369,8 +1369,37 @@ def time_to_second_visit(first: pd.DataFrame, min_group: int = 1):
     )
 
 
-def km_table(kmf, days: Iterable[int] = (30, 90, 180, 365, 730)) -> pd.DataFrame:
+def km_hidden_from(kmf, min_group: int = 1) -> float:
+    """The first day the time-to-return curve is not shown: fewer than ``min_group``
+    first-timers are still followed (at risk) from then on.
+
+    From that day every step of the curve is the return of someone in a group smaller
+    than the suppression threshold, so the curve and its table stop before it.
+
+    Returns
+    -------
+    float
+        Days; ``inf`` when the whole curve is shown.
+    """
+    table = kmf.event_table
+    small = table.index[table["at_risk"].to_numpy() < max(int(min_group), 1)]
+    return float(small.min()) if len(small) else float("inf")
+
+
+def km_table(
+    kmf, days: Iterable[int] = (30, 90, 180, 365, 730), min_group: int = 1
+) -> pd.DataFrame:
     """Share of first-timers back by each day (1 − survival), with a 95% interval.
+
+    Parameters
+    ----------
+    kmf : lifelines.KaplanMeierFitter or None
+        From :func:`time_to_second_visit`.
+    days : iterable of int
+        Days after the first visit to read the curve at.
+    min_group : int
+        Suppression threshold: days by which fewer first-timers are still followed are
+        left out (:func:`km_hidden_from`), with a footnote.
 
     Returns
     -------
@@ -1384,19 +1413,29 @@ def km_table(kmf, days: Iterable[int] = (30, 90, 180, 365, 730)) -> pd.DataFrame
     days = [int(d) for d in days]
     timeline = kmf.survival_function_.index.to_numpy(dtype=float)
     days = [d for d in days if d <= timeline.max()]
+    hidden = km_hidden_from(kmf, min_group)
+    cut = [d for d in days if d >= hidden]
+    days = [d for d in days if d < hidden]
     surv = kmf.survival_function_at_times(days).to_numpy()
     ci = kmf.confidence_interval_survival_function_
     pos = np.searchsorted(timeline, days, side="right") - 1
     lower = 1 - ci.iloc[pos, 1].to_numpy()
     upper = 1 - ci.iloc[pos, 0].to_numpy()
     out = pd.DataFrame(dict(zip(cols, [days, 1 - surv, lower, upper], strict=True)))
-    return _formats(out, pct=cols[1:])
+    if cut:
+        out.attrs["footnote"] = (
+            f"Not shown for {', '.join(f'{d:,}' for d in cut)} days: by then fewer than "
+            f"{min_group} first-timers are still followed."
+        )
+    return _formats(out, pct=cols[1:], empty="Too few first-timers followed to show.")
 
 
-def km_chart(kmf, first: pd.DataFrame | None = None) -> Figure | None:
+def km_chart(kmf, first: pd.DataFrame | None = None, min_group: int = 1) -> Figure | None:
     """Cumulative share of first-timers back, by days since the first visit (Kaplan–Meier).
 
-    With no fit (too few first-timers) a note is shown instead and ``None`` returned.
+    The curve stops where fewer than ``min_group`` first-timers are still followed
+    (:func:`km_hidden_from`). With no fit (too few first-timers) a note is shown
+    instead and ``None`` returned.
     """
     import matplotlib.pyplot as plt
     from matplotlib.ticker import PercentFormatter
@@ -1404,8 +1443,13 @@ def km_chart(kmf, first: pd.DataFrame | None = None) -> Figure | None:
     if kmf is None:
         _note("Too few first-timers to draw the time to a second visit.")
         return None
-    sf = kmf.survival_function_.iloc[:, 0]
-    ci = kmf.confidence_interval_survival_function_
+    hidden = km_hidden_from(kmf, min_group)
+    keep = kmf.survival_function_.index.to_numpy(dtype=float) < hidden
+    if keep.sum() < 2:
+        _note(f"Too few first-timers followed (fewer than {min_group}) to draw the curve.")
+        return None
+    sf = kmf.survival_function_.iloc[keep, 0]
+    ci = kmf.confidence_interval_survival_function_.iloc[keep]
     fig, ax = plt.subplots(figsize=charts.FIGSIZE)
     t = sf.index.to_numpy(dtype=float)
     ax.step(t, 1 - sf.to_numpy(), where="post", lw=2.5, label="came back (estimate)")
@@ -1421,7 +1465,10 @@ def km_chart(kmf, first: pd.DataFrame | None = None) -> Figure | None:
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylim(0, None)
     ax.set_xlim(0, None)
-    ax.set_title("How soon first-timers come back (censored at the data end)")
+    title = "How soon first-timers come back (censored at the data end)"
+    if hidden < np.inf:
+        title += f"\nThe curve stops where fewer than {min_group} are still followed"
+    ax.set_title(title)
     ax.set_xlabel("Days since the first visit")
     ax.set_ylabel("Share who have come back")
     ax.legend(frameon=False, loc="upper left")
