@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from playbook.config import OrgConfig, deep_merge, package_defaults
 from playbook.errors import ConfigError
 from playbook.moments import (
     REGISTRY,
@@ -162,6 +164,12 @@ def fired(
     kw.setdefault("horizon_days", 0)
     tables = h.tables() if isinstance(h, History) else h
     return find_moments(tables, as_of, settings=settings or DEFAULTS, triggers=[trigger], **kw)
+
+
+def with_clv(**clv: Any) -> OrgConfig:
+    """Package default settings with these ``clv:`` settings."""
+    settings = deep_merge(package_defaults(), {"clv": clv})
+    return OrgConfig(Path("."), "t", "T", "GBP", 9, "UTC", settings)
 
 
 def customers(df: pd.DataFrame) -> list[str]:
@@ -328,12 +336,27 @@ def test_at_risk_patron_needs_clv_and_picks_valuable_drifting_patrons() -> None:
             "expected_purchases": 1.0,
         }
     )
-    settings = moment_settings(None, triggers={"at_risk_patron": {"top_share": 0.3}})
+    settings = moment_settings(with_clv(at_risk_top_share=0.3))
+    assert settings.triggers["at_risk_patron"].params["top_share"] == 0.3
     got = fired(h, "2025-01-01 12:00", "at_risk_patron", settings=settings, clv=clv)
     assert customers(got) == ["C0", "C2"]
     assert got["value"].max() == 1000  # lifetime value is the customer's value
     none = fired(h, "2025-01-01 12:00", "at_risk_patron")
     assert none.empty and none.attrs["skipped"] == {"at_risk_patron": "needs clv"}
+
+
+def test_at_risk_thresholds_have_one_home_in_the_clv_settings() -> None:
+    # the CLV page and the action list pick the same patrons: the trigger reads clv's
+    # thresholds, and a different value under moments says where to set it instead
+    cfg = with_clv(at_risk_p_alive=0.4)
+    params = moment_settings(cfg).triggers["at_risk_patron"].params
+    assert (params["p_alive_below"], params["top_share"]) == (0.4, 0.2)
+    same = moment_settings(cfg, triggers={"at_risk_patron": {"p_alive_below": 0.4}})
+    assert same.triggers["at_risk_patron"].params["p_alive_below"] == 0.4
+    with pytest.raises(ConfigError) as err:
+        moment_settings(cfg, triggers={"at_risk_patron": {"p_alive_below": 0.3}})
+    assert "'clv: at_risk_p_alive: 0.3'" in str(err.value)
+    assert "remove 'p_alive_below' from moments.triggers.at_risk_patron" in str(err.value)
 
 
 def test_membership_invitation_for_regular_non_members_only() -> None:

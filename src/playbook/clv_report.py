@@ -240,7 +240,8 @@ def settings_table(settings: clv.CLVSettings) -> pd.DataFrame:
         (
             "at_risk_top_share",
             f"{s.at_risk_top_share:.0%}",
-            "share of customers, by lifetime value, counted as high value",
+            "share of customers, by lifetime value, counted as high value (also for the "
+            "action list's at-risk patron calls)",
         ),
         (
             "at_risk_p_alive",

@@ -367,6 +367,49 @@ def _section(cfg: OrgConfig | None) -> dict[str, Any]:
     return thaw(package_defaults().get("moments", {}))
 
 
+# Trigger thresholds that another page uses too have one home: the trigger reads them
+# from there, so the page and the action list always pick the same customers.
+SHARED_SETTINGS: Mapping[str, Mapping[str, tuple[str, str]]] = {
+    # the CLV page's at-risk patrons are the at_risk_patron trigger's customers
+    "at_risk_patron": {
+        "p_alive_below": ("clv", "at_risk_p_alive"),
+        "top_share": ("clv", "at_risk_top_share"),
+    },
+}
+
+
+def _with_shared_settings(
+    cfg: OrgConfig | None, tid: str, raw: Mapping[str, Any], where: str
+) -> Mapping[str, Any]:
+    """A built-in trigger's settings with its shared thresholds filled in from their home.
+
+    Raises
+    ------
+    ConfigError
+        When ``moments.triggers`` sets a shared threshold to another value than its home.
+    """
+    shared = SHARED_SETTINGS.get(tid)
+    if not shared:
+        return raw
+    from playbook.clv import clv_settings
+
+    homes = {"clv": clv_settings(cfg)}
+    out = dict(raw)
+    for param, (section, key) in shared.items():
+        value = getattr(homes[section], key)
+        given = raw.get(param)
+        if given is not None and given != value:
+            raise ConfigError(
+                f"{where}.triggers.{tid}.{param} is {given!r}, but this threshold is set "
+                f"once, as '{section}: {key}:' ({value!r}), so that the {section.upper()} "
+                "page and the action list pick the same customers.\n"
+                f"What to do: remove '{param}' from moments.triggers.{tid} and set "
+                f"'{section}: {key}: {given!r}' in org.yaml instead."
+            )
+        out[param] = value
+    return out
+
+
 def moment_settings(cfg: OrgConfig | None = None, **overrides: Any) -> MomentSettings:
     """The organisation's moment settings (package defaults when ``cfg`` is None).
 
@@ -397,7 +440,8 @@ def moment_settings(cfg: OrgConfig | None = None, **overrides: Any) -> MomentSet
         )
     triggers: dict[str, TriggerConfig] = {}
     for tid, spec in REGISTRY.items():
-        triggers[tid] = _trigger_config(spec, builtin.get(tid) or {}, channels, where)
+        entry = _with_shared_settings(cfg, tid, builtin.get(tid) or {}, where)
+        triggers[tid] = _trigger_config(spec, entry, channels, where)
     custom = raw.get("custom_triggers") or {}
     if not isinstance(custom, Mapping):
         raise ConfigError(f"{where}.custom_triggers must be a section: one trigger id per entry.")
