@@ -651,7 +651,7 @@ def considered_ask(ev: Evaluation) -> Arrays:
     epic="connection",
     stage="reflect",
     when="after a {reasons} (weights: {reason_weights})",
-    action="an apology or acknowledgement, and an easy way to rebook",
+    action="an apology or acknowledgement, and who to contact to put it right (a service message: no offers)",
     rationale="a problem handled well can leave people more loyal than no problem at all",
     kind="service",
     params=("reasons", "reason_weights", "delay_days"),
