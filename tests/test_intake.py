@@ -427,3 +427,82 @@ def test_consent_history_keeps_the_latest_record_per_channel(tmp_path: Path) -> 
     assert reasons == {"superseded_consent": [2, 5, 7], "duplicate_line": [10]}
     summary = r.summary().set_index("table").loc["consents"]
     assert (summary["rows_read"], summary["rows_kept"], summary["rows_dropped"]) == (9, 5, 4)
+
+
+def test_undated_opt_out_wins_over_dated_records(tmp_path: Path) -> None:
+    """An opt-out without a date is taken as the latest; an opt-in without one as the oldest."""
+    files = dict(TINY_FILES)
+    files["consents.csv"] = """\
+        Customer ID,Channel,Status,Updated
+        1001,Email,Opted in,01/01/2024
+        1001,Email,Opted out,
+        1002,Email,Opted out,01/01/2024
+        1002,Email,Opted in,
+        1003,Email,Opted in,01/01/2024
+        1003,Email,Not asked,
+        1003,Post,Opted out,
+        1003,Post,Opted in,
+        """
+    org = write_org(tmp_path / "org", files, TINY_ORG_YAML + CONSENTS_YAML)
+    r = run_intake(org, today=TODAY)
+    ids = pd.read_parquet(org / "private" / "id_map.parquet")
+    source = dict(zip(ids["customer_id"], ids["source_customer_id"], strict=True))
+    c = r.tables.consents
+    rows = zip(c["customer_id"], c["channel"], c["status"], strict=True)
+    got = {(source[k], ch): st for k, ch, st in rows}
+    assert got == {
+        ("1001", "email"): "withdrawn",  # the undated opt-out wins over a dated opt-in
+        ("1002", "email"): "withdrawn",  # an undated opt-in loses to a dated opt-out
+        ("1003", "email"): "granted",  # ... and 'not asked' to a dated opt-in
+        ("1003", "post"): "withdrawn",  # both undated: the opt-out wins
+    }
+    d = dropped(r, "superseded_consent").set_index("row")
+    assert sorted(d.index) == [2, 5, 7, 9]
+    assert "an opt-out without a date for the" in d.loc[2, "message"]
+    assert all("an opt-out without a date for the" not in m for m in d.loc[[5, 7, 9], "message"])
+
+
+ZONED_INSTANCES = """\
+    Instance ID,Event ID,Start,Capacity
+    P1,E1,2024-10-05T18:30:00Z,500
+    P2,E1,2024-10-12T19:30:00+01:00,500
+    P3,E2,2024-11-20T19:30:00+00:00,900
+    """
+
+
+def test_times_with_an_offset_are_converted_to_the_org_time_zone(tmp_path: Path) -> None:
+    """UTC and +01:00/+00:00 times become Europe/London wall-clock times (no traceback)."""
+    files = dict(TINY_FILES)
+    files["instances.csv"] = ZONED_INSTANCES
+    files["sales.csv"] = "\n".join(
+        [HEADER, "L1,O1,1001,2024-08-31T23:30:00.000Z,Web,P1,£25.00,£25.00,Sold,"]
+    )
+    r = run_intake(write_org(tmp_path / "org", files), today=TODAY)
+    start = r.tables.performances.set_index("performance_id")["start_time"]
+    assert start.to_dict() == {
+        "P1": pd.Timestamp("2024-10-05 19:30"),  # BST
+        "P2": pd.Timestamp("2024-10-12 19:30"),
+        "P3": pd.Timestamp("2024-11-20 19:30"),  # GMT
+    }
+    # 23:30 UTC on 31 August is half past midnight on 1 September in London
+    assert r.tables.order_lines["purchase_time"].tolist() == [pd.Timestamp("2024-09-01 00:30")]
+    assert not any("time zone" in n for n in r.notes)  # every time had its zone
+
+
+def test_a_column_mixing_zoned_and_plain_times_gets_a_note(tmp_path: Path) -> None:
+    files = dict(TINY_FILES)
+    files["instances.csv"] = """\
+        Instance ID,Event ID,Start,Capacity
+        P1,E1,2024-10-05T18:30:00Z,500
+        P2,E1,12/10/2024 19:30,500
+        P3,E2,20/11/2024 19:30,900
+        """
+    r = run_intake(write_org(tmp_path / "org", files), today=TODAY)
+    start = r.tables.performances.set_index("performance_id")["start_time"]
+    assert start["P1"] == pd.Timestamp("2024-10-05 19:30")  # converted
+    assert start["P2"] == pd.Timestamp("2024-10-12 19:30")  # kept as written
+    notes = [n for n in r.notes if "time zone" in n]
+    assert len(notes) == 1
+    assert "instances.csv" in notes[0] and "'Start'" in notes[0]
+    assert "1 row" in notes[0] and "2 rows" in notes[0] and "Europe/London" in notes[0]
+    assert "'2024-10-05T18:30:00Z' in row 2" in notes[0]

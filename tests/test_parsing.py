@@ -65,6 +65,91 @@ def test_dates_with_format_and_fallbacks() -> None:
     assert bad.tolist() == [False, False, False, True, False]
 
 
+def test_dates_with_an_offset_become_local_wall_clock_time() -> None:
+    """UTC and offset times are converted to the organisation's zone; plain times are local."""
+    s = pd.Series(
+        [
+            "2025-03-30T23:15:00Z",  # 00:15 BST on 31 March
+            "2025-03-31T00:15:00+01:00",  # the same instant, written in BST
+            "2025-01-15T10:00:00.000Z",  # winter: GMT is UTC
+            "2024-10-01T10:00:00.000Z",  # summer: 11:00 BST (the PatronManager shape)
+            "2025-03-01T19:30:00+00:00",  # offsets differ from row to row
+            "25/12/2024 19:30",  # no offset: already local
+            "",
+        ]
+    )
+    out, bad, zoned = parse_dates(s, dayfirst=True, tz="Europe/London", zone_check=True)
+    assert out.tolist()[:6] == [
+        pd.Timestamp("2025-03-31 00:15"),
+        pd.Timestamp("2025-03-31 00:15"),
+        pd.Timestamp("2025-01-15 10:00"),
+        pd.Timestamp("2024-10-01 11:00"),
+        pd.Timestamp("2025-03-01 19:30"),
+        pd.Timestamp("2024-12-25 19:30"),
+    ]
+    assert out.dtype == "datetime64[ns]" and pd.isna(out.iloc[6])
+    assert zoned.tolist() == [True, True, True, True, True, False, False]
+    assert not bad.any()
+
+
+def test_dates_with_winter_and_summer_offsets_in_one_column() -> None:
+    """+00:00 and +01:00 in one column read (pandas alone refuses), on many rows too."""
+    s = pd.Series(["2024-12-01T19:30:00+00:00", "2025-04-10T19:30:00+01:00"] * 1_500)
+    out, bad = parse_dates(s, fmt="%d/%m/%Y %H:%M", tz="Europe/London")
+    assert out.iloc[:2].tolist() == [
+        pd.Timestamp("2024-12-01 19:30"),
+        pd.Timestamp("2025-04-10 19:30"),
+    ]
+    assert out.nunique() == 2 and not bad.any()
+    # in New York the same instants are five (winter) and four (summer) hours earlier
+    ny, _ = parse_dates(s.iloc[:2], tz="America/New_York")
+    assert ny.tolist() == [pd.Timestamp("2024-12-01 14:30"), pd.Timestamp("2025-04-10 14:30")]
+
+
+def test_dates_mixing_offsets_and_plain_times() -> None:
+    s = pd.Series(["2025-06-30T23:15:00Z", "2025-06-30 23:15", "30/06/2025 23:15"] * 700)
+    out, bad, order, zoned = parse_dates(
+        s, dayfirst=True, tz="Europe/London", order_check=True, zone_check=True
+    )
+    assert out.iloc[:3].tolist() == [
+        pd.Timestamp("2025-07-01 00:15"),  # converted from UTC
+        pd.Timestamp("2025-06-30 23:15"),  # kept as written
+        pd.Timestamp("2025-06-30 23:15"),
+    ]
+    assert zoned.iloc[:3].tolist() == [True, False, False] and int(zoned.sum()) == 700
+    assert not bad.any()
+
+
+def test_dates_in_a_format_ending_in_z_are_utc() -> None:
+    s = pd.Series(["2025-07-01T09:00:00Z", "2025-02-01T09:00:00Z"])
+    out, _, zoned = parse_dates(s, fmt="%Y-%m-%dT%H:%M:%SZ", tz="Europe/London", zone_check=True)
+    assert out.tolist() == [pd.Timestamp("2025-07-01 10:00"), pd.Timestamp("2025-02-01 09:00")]
+    assert zoned.all()
+
+
+def test_plain_dates_are_unchanged_by_the_time_zone() -> None:
+    s = pd.Series(["30/03/2025 01:30", "26/10/2025 01:30", "2025-03-30"])
+    plain, _ = parse_dates(s, fmt="%d/%m/%Y %H:%M")
+    local, _, zoned = parse_dates(s, fmt="%d/%m/%Y %H:%M", tz="Europe/London", zone_check=True)
+    assert (
+        local.tolist()
+        == plain.tolist()
+        == [
+            pd.Timestamp("2025-03-30 01:30"),
+            pd.Timestamp("2025-10-26 01:30"),
+            pd.Timestamp("2025-03-30"),
+        ]
+    )
+    assert not zoned.any()
+
+
+def test_dates_already_read_with_a_zone_are_converted() -> None:
+    s = pd.Series(pd.to_datetime(["2025-03-30T23:15:00Z", None], utc=True))
+    out, bad = parse_dates(s, tz="Europe/London")
+    assert out.iloc[0] == pd.Timestamp("2025-03-31 00:15") and pd.isna(out.iloc[1])
+    assert out.dtype == "datetime64[ns]" and not bad.any()
+
+
 def test_dates_month_first() -> None:
     out, _ = parse_dates(pd.Series(["03/04/2025"]), dayfirst=False)
     assert out.iloc[0] == pd.Timestamp("2025-03-04")

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from playbook import parsing, presets
 from playbook.config import OrgConfig, check_value_targets, load_org
 from playbook.errors import ConfigError, IntakeError, PlaybookError
+from playbook.fsutil import folder_lock, partial_path
 from playbook.ledger import REASONS, Ledger
 from playbook.readers import ROW, RawFile, read_export
 from playbook.schema import TABLES, Col, conform, pandera_schema
@@ -271,6 +272,8 @@ class _Source:
         check_value_targets(table, self.values, "org.yaml (with its preset)")
         self.notes: list[str] = []  # what the console and intake.json say about this source
         self.date_order: dict[str, pd.Series] = {}  # per date column (see parse_dates)
+        # per date column with times written with an offset: which rows (see parse_dates)
+        self.zoned: dict[str, pd.Series] = {}
         self.dayfirst = bool(self.spec.get("dayfirst", cfg.settings["locale_dayfirst"]))
         money = cfg.section("money")
         self.minor_units = bool(self.spec.get("minor_units", money["minor_units"]))
@@ -599,6 +602,8 @@ class _Source:
         for canon in mapped:
             self.raw[canon] = columns.pop(canon)
             parsed, bad, reason = jobs.pop(canon).result()
+            if canon in self.zoned:
+                self._note_mixed_zones(out, canon, parsed, self.zoned.pop(canon))
             if bad is not None and len(bad) != len(out):
                 bad = bad.loc[out.index]  # rows an earlier column dropped are gone
             if canon in self.date_order:
@@ -657,13 +662,22 @@ class _Source:
         kind = col.kind if col else "str"
         mapping = self.values.get(canon)
         fmt = self.spec.get("date_format")
-        if canon == "birth_date":
-            parsed, _, order = parsing.parse_dates(
-                s, fmt=fmt, dayfirst=self.dayfirst, order_check=True
+        if canon == "birth_date" or kind == "datetime":
+            parsed, bad, order, zoned = parsing.parse_dates(
+                s,
+                fmt=fmt,
+                dayfirst=self.dayfirst,
+                order_check=True,
+                tz=self.cfg.timezone,  # times written with an offset become local times
+                zone_check=True,
             )
             if (order == -1).any():
                 self.date_order[canon] = order
-            return parsed, None, ""  # an unreadable birth date is simply not kept
+            if zoned.any():
+                self.zoned[canon] = zoned
+            if canon == "birth_date":
+                return parsed, None, ""  # an unreadable birth date is simply not kept
+            return parsed, bad, "unparseable_date"
         if canon == "postcode":
             mode = self.cfg.section("privacy")["postcode"]
             return parsing.postcode_district(s, mode), None, ""
@@ -675,13 +689,6 @@ class _Source:
             return parsed, bad, "unknown_value"
         if kind == "id":
             return parsing.clean_id(s), None, ""
-        if kind == "datetime":
-            parsed, bad, order = parsing.parse_dates(
-                s, fmt=fmt, dayfirst=self.dayfirst, order_check=True
-            )
-            if (order == -1).any():
-                self.date_order[canon] = order
-            return parsed, bad, "unparseable_date"
         if kind == "money":
             if self.decimal == ",":
                 self._check_decimal_comma(canon, s)
@@ -694,6 +701,33 @@ class _Source:
             parsed, bad = parsing.parse_float(s)
             return parsed, bad, "out_of_range"
         return parsing.clean_text(s), None, ""
+
+    def _note_mixed_zones(
+        self, frame: pd.DataFrame, canon: str, parsed: pd.Series, zoned: pd.Series
+    ) -> None:
+        """Add a note when a date column mixes times with and without a time zone.
+
+        Those with one (``2025-03-30T23:15:00Z``) were converted to the organisation's
+        time zone, those without were taken as local already: right when the export
+        wrote local times without a zone, an hour out in summer (a day, just after
+        midnight) when it wrote UTC.
+        """
+        zoned = zoned.reindex(frame.index, fill_value=False).astype(bool)
+        plain = parsed.reindex(frame.index).notna() & ~zoned
+        n_zoned, n_plain = int(zoned.sum()), int(plain.sum())
+        if not n_zoned or not n_plain:
+            return
+        tz = self.cfg.timezone
+        self.notes.append(
+            f"{self.label}: column '{self.columns.get(canon, canon)}' mixes times written "
+            f"with a time zone ({n_zoned:,} {'row' if n_zoned == 1 else 'rows'}, e.g. "
+            f"{self._examples(frame, canon, zoned, 1)}) and without one ({n_plain:,} "
+            f"{'row' if n_plain == 1 else 'rows'}, e.g. {self._examples(frame, canon, plain, 1)}). "
+            f"Those with a time zone were converted to {tz} time; those without were taken "
+            f"as {tz} time already. If the export wrote them in another zone (UTC, say), "
+            "export the column again with the time zone on every value, or in local time "
+            "throughout."
+        )
 
     def _check_decimal_comma(self, canon: str, s: pd.Series) -> None:
         """Stop when ``decimal: ","`` is set but most amounts are written like 12.50.
@@ -1152,8 +1186,18 @@ def run_intake(
     ------
     IntakeError, ConfigError
         When a file or a setting cannot be used; the message says what to change.
+    FolderBusy
+        Another intake of the same organisation is running (when ``write``).
     """
     cfg = org if isinstance(org, OrgConfig) else load_org(org)
+    if not write:
+        return _run_intake(cfg, today, write=False)
+    with folder_lock(cfg.canonical_dir):  # a second intake of this folder stops, plainly
+        return _run_intake(cfg, today, write=True)
+
+
+def _run_intake(cfg: OrgConfig, today: dt.date | str | None, *, write: bool) -> IntakeResult:
+    """The work of :func:`run_intake` (which holds the organisation's lock when writing)."""
     today_ts = pd.Timestamp(today) if today is not None else pd.Timestamp(dt.date.today())
     sources = presets.expand_sources(cfg.sources, cfg.settings.get("preset"), cfg.org_dir)
     if "order_lines" not in sources:
@@ -1391,8 +1435,11 @@ def _latest_consents(src: _Source, frame: pd.DataFrame) -> pd.DataFrame:
 
     A consent export is often a history (opted in in 2019, opted out last week): the row
     with the latest ``consent_date`` is the one in force, and on the same day (or with no
-    dates) the more restrictive status wins, then the later row. Exact repeats are left
-    to :meth:`_Source.dedupe` (``duplicate_line``).
+    dates) the more restrictive status wins, then the later row. To be safe, an opt-out
+    without a date counts as the latest record (it beats every dated one: nobody is
+    contacted on an opt-in that may be older than the opt-out), while an opt-in or
+    'not asked' without a date counts as the oldest (any dated record beats it). Exact
+    repeats are left to :meth:`_Source.dedupe` (``duplicate_line``).
     """
     key = ["customer_id", "channel"]
     if not all(k in frame.columns for k in key) or len(frame) < 2:
@@ -1410,16 +1457,37 @@ def _latest_consents(src: _Source, frame: pd.DataFrame) -> pd.DataFrame:
         else pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns]")
     )
     rank = frame.loc[rows.index, "status"].astype("string").map(_CONSENT_RANK).fillna(1)
-    order = rows.assign(
-        _when=when.astype("datetime64[ns]").fillna(pd.Timestamp.min).to_numpy(),
-        _rank=rank.to_numpy(dtype=np.int64),
-        _pos=np.arange(len(rows)),
-    ).sort_values([*key, "_when", "_rank", "_pos"], kind="stable")
+    rank = rank.to_numpy(dtype=np.int64)
+    when = when.astype("datetime64[ns]")
+    when_given = when.index[when.notna().to_numpy()]
+    # undated: an opt-out is the latest record, anything else the oldest
+    undated_out = (when.isna().to_numpy() & (rank == _CONSENT_RANK["withdrawn"])).astype(bool)
+    when = when.fillna(pd.Timestamp.min).to_numpy(copy=True)
+    when[undated_out] = pd.Timestamp.max.to_datetime64()
+    order = rows.assign(_when=when, _rank=rank, _pos=np.arange(len(rows))).sort_values(
+        [*key, "_when", "_rank", "_pos"], kind="stable"
+    )
     older = order.duplicated(subset=key, keep="last")
     superseded = pd.Series(False, index=frame.index)
     superseded.loc[order.index[older.to_numpy()]] = True
     column = "consent_date" if "consent_date" in frame.columns else "status"
-    return src.drop(frame, superseded, "superseded_consent", column)
+    message = None
+    if undated_out.any():  # say why a dated record lost to one without a date
+        kept_undated = order["_when"].to_numpy() == pd.Timestamp.max.to_datetime64()
+        winner = (
+            pd.Series(kept_undated, index=order.index)
+            .groupby([order[k] for k in key], sort=False)
+            .transform("last")
+        )
+        by_undated = superseded.copy()
+        dated = order.index.isin(when_given)
+        by_undated.loc[order.index] = older.to_numpy() & winner.to_numpy(dtype=bool) & dated
+        message = pd.Series(REASONS["superseded_consent"], index=frame.index, dtype="string")
+        message[by_undated] = (
+            "an opt-out without a date for the same customer and channel replaces this "
+            "record (to be safe, an opt-out without a date counts as the latest)"
+        )
+    return src.drop(frame, superseded, "superseded_consent", column, message)
 
 
 def _table_rules(
@@ -1865,7 +1933,7 @@ def _finish(
                 tables[table] = canon
                 if write:
                     folder.mkdir(parents=True, exist_ok=True)
-                    written[table] = folder / f".{table}.parquet.partial"
+                    written[table] = partial_path(folder / f"{table}.parquet")
                     jobs.append(pool.submit(canon.to_parquet, written[table], index=False))
             for job in jobs:
                 job.result()

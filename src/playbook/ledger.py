@@ -31,7 +31,8 @@ REASONS: dict[str, str] = {
     "duplicate_id": "the id was already used by a different row (first one kept)",
     "superseded_consent": (
         "a later consent record for the same customer and channel replaces this one "
-        "(the latest is kept; on the same day, an opt-out wins)"
+        "(the latest is kept; on the same day, an opt-out wins; an opt-out without a "
+        "date counts as the latest)"
     ),
     "unknown_performance": "the performance is not in the performances export",
     "unknown_production": "the production is not in the productions export",

@@ -474,9 +474,83 @@ def excel_serial_dates(s: pd.Series) -> pd.Series:
     return out.astype("datetime64[ns]")
 
 
+# A time-zone mark after a time of day: 10:00Z, 10:00:00.000Z, 19:30+01:00, 19:30 -0500,
+# 18:30 UTC, 18:30 GMT+1 (what pandas reads as an offset). Only used to split a column
+# that mixes offsets, or offsets and plain times, which pandas refuses to read at once.
+_OFFSET_RE = (
+    r"(?i)\d:\d\d(?::\d\d)?(?:[.,]\d+)?\s*"
+    r"(?:(?:z|utc|gmt)(?:\s*[+-]\d{1,2}(?::?\d\d)?)?|[+-]\d\d(?::?\d\d)?)$"
+)
+
+
+def _utc_format(fmt: str | None) -> bool:
+    """Whether ``fmt`` ends in a literal ``Z`` (``%Y-%m-%dT%H:%M:%SZ``): its times are UTC."""
+    if not fmt:
+        return False
+    f = fmt.rstrip()
+    return f.endswith("Z") and not f.endswith("%Z")
+
+
+def to_local(values: pd.Series, tz: str | None) -> pd.Series:
+    """Instants with a time zone as naive wall-clock times in ``tz`` (UTC when None).
+
+    Naive values are returned unchanged: they are already local times.
+    """
+    if getattr(values.dt, "tz", None) is None:
+        return values
+    return values.dt.tz_convert(tz or "UTC").dt.tz_localize(None)
+
+
+def _has_offset(t: pd.Series) -> pd.Series:
+    """Where a value ends in a time-zone mark (:data:`_OFFSET_RE`), as a boolean series."""
+    arr = _arrow_strings(t)
+    if arr is None:
+        found = t.astype("string").str.contains(_OFFSET_RE, regex=True)
+        return found.fillna(False).astype(bool)
+    found = pc.match_substring_regex(arr, _OFFSET_RE).fill_null(False)
+    return pd.Series(found.to_numpy(zero_copy_only=False).astype(bool), index=t.index)
+
+
+def _read_zoned(t: pd.Series, tz: str | None, **kw: Any) -> tuple[pd.Series, pd.Series]:
+    """``pandas.to_datetime(t, errors="coerce", **kw)`` as naive local times in ``tz``,
+    and which values were written with an offset (converted from it).
+
+    A column where offsets differ (winter ``+00:00``, summer ``+01:00``), or where only
+    some values have one, is split: those with an offset are read as instants and
+    converted, the others are kept as written (already local).
+    """
+    valid = t.notna().to_numpy(dtype=bool)
+    first = str(t.iloc[int(valid.argmax())]) if valid.any() else ""
+    part = None
+    if not re.search(_OFFSET_RE, first):  # a first value with an offset: split at once
+        try:  # the usual case: no offsets (or one offset throughout)
+            part = pd.to_datetime(t, errors="coerce", **kw)
+        except ValueError:  # pandas: "Mixed timezones detected"
+            part = None
+        if part is not None:
+            if getattr(part.dt, "tz", None) is None:
+                return part, pd.Series(False, index=t.index)
+            return to_local(part, tz), part.notna()
+    zoned = _has_offset(t)
+    if zoned.all() or not zoned.any():  # cannot split further: read every value as an instant
+        part = pd.to_datetime(t, errors="coerce", utc=True, **kw)
+        return to_local(part, tz), part.notna()
+    plain, plain_zoned = _read_zoned(t[~zoned], tz, **kw)
+    instants = to_local(pd.to_datetime(t[zoned], errors="coerce", utc=True, **kw), tz)
+    out = pd.concat([plain.astype("datetime64[ns]"), instants.astype("datetime64[ns]")])
+    was_zoned = pd.concat([plain_zoned, instants.notna()])
+    return out.reindex(t.index), was_zoned.reindex(t.index).astype(bool)
+
+
 @_per_distinct
 def parse_dates(
-    s: pd.Series, *, fmt: str | None = None, dayfirst: bool = True, order_check: bool = False
+    s: pd.Series,
+    *,
+    fmt: str | None = None,
+    dayfirst: bool = True,
+    order_check: bool = False,
+    tz: str | None = None,
+    zone_check: bool = False,
 ) -> tuple[pd.Series, ...]:
     """Parse dates and times.
 
@@ -486,6 +560,12 @@ def parse_dates(
     reads. A value that reads only with day and month the other way round than the
     settings say (``09/13/2022`` when day-first) is never read the other way round: it
     is left unread.
+
+    Time zones: a value written with an offset or ``Z`` (``2025-03-30T23:15:00Z``,
+    ``2025-03-31T00:15:00+01:00``) is converted to ``tz`` and kept as the wall-clock time
+    there, without a zone (both examples become 31 March 00:15 in Europe/London). A value
+    without an offset is taken as already local and kept as written. Offsets may differ
+    from value to value, and a column may mix values with and without one.
 
     Parameters
     ----------
@@ -497,6 +577,11 @@ def parse_dates(
         Whether ``01/02/2024`` is 1 February (when ``fmt`` does not say).
     order_check : bool
         Also return, per value, whether day and month are in the expected order.
+    tz : str, optional
+        The organisation's time zone (``Europe/London``): values written with an offset
+        are converted to it. Default UTC.
+    zone_check : bool
+        Also return, per value, whether it was written with an offset (and converted).
 
     Returns
     -------
@@ -507,22 +592,37 @@ def parse_dates(
         1 where a value reads only in the expected order (25/12/2024 when day-first),
         -1 where it reads only the other way round (then it is missing in ``values``
         and False in ``bad``), 0 otherwise. Only filled in when some value is -1.
+    zoned : pandas.Series of bool, only with ``zone_check``
+        True where a value was written with an offset and converted to ``tz``.
     """
+
+    def answer(
+        out: pd.Series, bad: pd.Series, order: pd.Series, zoned: pd.Series
+    ) -> tuple[pd.Series, ...]:
+        return (out, bad, *((order,) if order_check else ()), *((zoned,) if zone_check else ()))
+
     if pd.api.types.is_datetime64_any_dtype(s):
-        out = s
-        if getattr(out.dt, "tz", None) is not None:
-            out = out.dt.tz_localize(None)
-        done = out.astype("datetime64[ns]"), pd.Series(False, index=s.index)
-        return (*done, pd.Series(np.int8(0), index=s.index)) if order_check else done
+        aware = getattr(s.dt, "tz", None) is not None
+        return answer(
+            to_local(s, tz).astype("datetime64[ns]"),
+            pd.Series(False, index=s.index),
+            pd.Series(np.int8(0), index=s.index),
+            s.notna() if aware else pd.Series(False, index=s.index),
+        )
     empty = blank(s)
     t = s.astype("string").str.strip().mask(empty)
     out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
     order = pd.Series(np.int8(0), index=s.index)
     other_way = pd.Series(False, index=s.index)
     todo = ~empty
+    zoned = pd.Series(False, index=s.index)
+    utc_fmt = _utc_format(fmt)
     quick = _strict_dates(t, fmt) if fmt else None
     if quick is not None:  # values written exactly in the format: read by Arrow
         hit = ~np.isnat(quick)
+        if utc_fmt and hit.any():  # the format ends in a literal Z: UTC times
+            quick = to_local(pd.Series(quick).dt.tz_localize("UTC"), tz).to_numpy()
+            zoned[hit] = True
         out[hit] = quick[hit]
         todo = todo & ~hit
     day_first = format_dayfirst(fmt, dayfirst)
@@ -550,17 +650,17 @@ def parse_dates(
                     todo = todo & ~other_way
                     if not todo.any():
                         break
-            part = pd.to_datetime(t[todo], errors="coerce", **kw)
-        if getattr(part.dt, "tz", None) is not None:
-            part = part.dt.tz_localize(None)
+            part, part_zoned = _read_zoned(t[todo], tz, **kw)
+            if utc_fmt and kw.get("format") == fmt and not part_zoned.any():
+                part = to_local(part.dt.tz_localize("UTC"), tz)  # a literal Z: UTC times
+                part_zoned = part.notna()
+            zoned.loc[part_zoned.index[part_zoned.to_numpy(dtype=bool)]] = True
         ok = part.notna()
         idx = part.index[ok]
         out.loc[idx] = part[ok].astype("datetime64[ns]")
         todo = todo & out.isna()
     bad = (~empty) & out.isna() & ~other_way
-    if order_check:
-        return out, bad.astype(bool), order
-    return out, bad.astype(bool)
+    return answer(out, bad.astype(bool), order, zoned)
 
 
 @_per_distinct
