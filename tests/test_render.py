@@ -21,11 +21,14 @@ from playbook.render import RenderError, default_notebooks_dir, render_season
 TODAY = "2025-01-01"
 
 
-def _notebooks(tmp_path: Path, failing: bool = False, thin: bool = False) -> Path:
+def _notebooks(
+    tmp_path: Path, failing: bool = False, thin: bool = False, audit: bool = True
+) -> Path:
     """A copy of the data-audit notebook, plus a notebook that fails when asked to."""
     folder = tmp_path / "notebooks"
     folder.mkdir(parents=True)
-    shutil.copy(default_notebooks_dir() / "00_data_audit.ipynb", folder)
+    if audit:
+        shutil.copy(default_notebooks_dir() / "00_data_audit.ipynb", folder)
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
@@ -102,10 +105,10 @@ def test_kernels_stay_quiet_and_private(
 
 
 def test_rerender_replaces_the_report_atomically(org: Path, tmp_path: Path) -> None:
-    nbs = _notebooks(tmp_path)
-    first = render_season(org, reports_root=tmp_path / "r", notebooks_dir=nbs, only=["05"])
+    nbs = _notebooks(tmp_path, audit=False)  # a full render of a one-page report
+    first = render_season(org, reports_root=tmp_path / "r", notebooks_dir=nbs)
     (first.output_dir / "stale.txt").write_text("from the first run")
-    second = render_season(org, reports_root=tmp_path / "r", notebooks_dir=nbs, only=["05"])
+    second = render_season(org, reports_root=tmp_path / "r", notebooks_dir=nbs)
     assert second.output_dir == first.output_dir
     assert not (second.output_dir / "stale.txt").exists()
     assert [p.name for p in (tmp_path / "r" / "tiny").iterdir()] == [
@@ -253,3 +256,106 @@ def test_index_keeps_customer_lists_apart_from_the_board_pack(tmp_path: Path) ->
     assert 'href="actions.csv"' not in exports
     assert 'href="actions.csv"' in private and "remove them from this folder" in private
     assert 'href="at_risk.parquet"' in private
+
+
+def _page(folder: Path, name: str, title: str, code: str) -> None:
+    """A one-cell numbered notebook taking the usual parameters."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = nbformat.v4.new_code_cell('org_dir = ""\nseason = ""\noutput_dir = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(f"# {title}"),
+        params,
+        nbformat.v4.new_code_cell(code),
+    ]
+    nbformat.write(nb, folder / name)
+
+
+def test_render_only_replaces_the_chosen_pages_and_keeps_the_rest(
+    org: Path, tmp_path: Path, capsys
+) -> None:
+    nbs = _notebooks(tmp_path, audit=False)
+    _page(
+        nbs,
+        "06_third.ipynb",
+        "Third page",
+        "from pathlib import Path\nPath(output_dir, 'third.csv').write_text('season\\n1\\n')",
+    )
+    full = render_season(org, reports_root=tmp_path / "r", notebooks_dir=nbs, jobs=1)
+    out = full.output_dir
+    (out / "notes.txt").write_text("kept")
+    before = sorted(p.name for p in out.iterdir())
+    third = (out / "06_third.html").read_bytes()
+    second_nb = (out / "05_second.ipynb").read_bytes()
+    code = cli_main(
+        ["render", str(org), "--reports", str(tmp_path / "r"), "--notebooks", str(nbs)]
+        + ["--only", "05"]
+    )
+    assert code == 0 and "kept from the earlier report: 06_third.ipynb" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == before  # nothing lost
+    assert (out / "06_third.html").read_bytes() == third and (out / "notes.txt").exists()
+    assert (out / "05_second.ipynb").read_bytes() != second_nb  # run again
+    index = (out / "index.html").read_text()
+    assert index.index("Second page") < index.index("Third page")
+    assert 'href="06_third.html"' in index and 'href="third.csv"' in index
+    assert [p.name for p in (tmp_path / "r" / "tiny").iterdir()] == ["2024-25"]
+
+
+@pytest.mark.parametrize(
+    ("season", "says"),
+    [
+        ("2030-31", "Season 2030-31 has no sales in this organisation's data (after the data end)"),
+        ("2019-20", "Season 2019-20 has no sales in this organisation's data (before the data"),
+        ("2025-27", "Season '2025-27' is not written like '2025-26'"),
+        ("2025/26", "Season '2025/26' is not written like '2025-26'"),
+    ],
+)
+def test_render_checks_the_season_before_running_anything(
+    org: Path, tmp_path: Path, capsys, season: str, says: str
+) -> None:
+    nbs = _notebooks(tmp_path, audit=False)
+    code = cli_main(
+        ["render", str(org), "--season", season, "--reports", str(tmp_path / "r")]
+        + ["--notebooks", str(nbs)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert says in err and "Seasons with sales: 2024-25." in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "r" / "tiny").exists() or not any((tmp_path / "r" / "tiny").iterdir())
+
+
+def test_render_says_when_exports_changed_after_the_last_intake(
+    org: Path, tmp_path: Path, capsys
+) -> None:
+    import os
+    import time
+
+    from playbook.render import stale_inputs
+
+    assert stale_inputs(org) == []
+    later = time.time() + 120
+    os.utime(org / "sales.csv", (later, later))
+    stale = stale_inputs(org)
+    assert len(stale) == 1
+    assert stale[0].startswith("sales.csv changed after the last intake (")
+    assert f"run `playbook intake {org.resolve()}` first" in stale[0]
+    code = cli_main(
+        ["render", str(org), "--reports", str(tmp_path / "r")]
+        + ["--notebooks", str(_notebooks(tmp_path, audit=False))]
+    )
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "Warning: sales.csv changed after the last intake" in err
+    assert "without the changed files named above" in err
+    os.utime(org / "sales.csv", (later - 600, later - 600))
+    run_intake(org, today=TODAY)  # the same data taken in again: fresh
+    assert stale_inputs(org) == []
+    (org / "org.yaml").write_text((org / "org.yaml").read_text() + "\n")
+    os.utime(org / "org.yaml", (later + 60, later + 60))
+    assert [s.split(" changed")[0] for s in stale_inputs(org)] == ["org.yaml"]

@@ -93,7 +93,8 @@ def instances(org: Path) -> pd.DataFrame:
 # Determinism and the contract with the template
 # ---------------------------------------------------------------------------
 def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path: Path) -> None:
-    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    # the same folder name in three places: org.yaml's slug is the folder's name
+    a, b, c = tmp_path / "a" / "org", tmp_path / "b" / "org", tmp_path / "c" / "org"
     ra = generate(a, SynthConfig(seed=11, customers=700, messy=2))
     generate(b, SynthConfig(seed=11, customers=700, messy=2))
     generate(c, SynthConfig(seed=12, customers=700, messy=2))
@@ -105,6 +106,25 @@ def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path: Pat
     assert (a / "exports/sales.csv").read_bytes() != (c / "exports/sales.csv").read_bytes()
     assert set(ra["files"]) >= {"exports/sales.csv", "truth/segments.csv"}
     assert ra["elapsed_seconds"] >= 0
+
+
+def test_org_yaml_slug_is_the_folder_name(tmp_path: Path) -> None:
+    """Two generated organisations must not share a slug (their reports would overwrite
+    each other); the demo folder keeps the template's 'demo'."""
+    import yaml
+
+    from playbook.config import load_org
+    from playbook.synth import folder_slug
+
+    assert folder_slug(tmp_path / "City Theatre_2") == "city-theatre-2"
+    assert folder_slug(tmp_path / "demo") == "demo"
+    assert folder_slug(tmp_path / "--") == "demo"
+    org = tmp_path / "North Hall"
+    generate(org, SynthConfig(seed=3, customers=50))
+    text = (org / "org.yaml").read_text(encoding="utf-8")
+    assert yaml.safe_load(text)["slug"] == "north-hall" == load_org(org).slug
+    template = TEMPLATE.read_text(encoding="utf-8")
+    assert text == template.replace("\nslug: demo\n", "\nslug: north-hall\n")
 
 
 def test_every_template_export_exists_with_its_mapped_headers(org: Path) -> None:

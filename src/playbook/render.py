@@ -27,16 +27,20 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 from traitlets.config import Config
 
-from playbook.config import load_org
+from playbook.config import OrgConfig, load_org
 from playbook.errors import NotEnoughData, PlaybookError
 from playbook.schema import OrderLines as OL
-from playbook.seasons import default_season
+from playbook.seasons import check_season_has_data, check_season_label, default_season
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 HIDDEN_TAGS = {"injected-parameters", "parameters", "remove-cell"}
@@ -69,6 +73,8 @@ class RenderResult:
     seconds: float = 0.0
     not_available: dict[str, str] = field(default_factory=dict)
     """Notebooks the data cannot support yet (:class:`NotEnoughData`), with the reason."""
+    kept: list[str] = field(default_factory=list)
+    """With ``only``: notebooks whose pages were kept from the earlier report."""
 
 
 def default_notebooks_dir() -> Path:
@@ -82,20 +88,78 @@ def list_notebooks(notebooks_dir: Path) -> list[Path]:
     return sorted(p for p in notebooks_dir.iterdir() if NOTEBOOK_PATTERN.match(p.name))
 
 
-def resolve_season(org_dir: str | Path, season: str | None) -> str:
-    """The season to render: as given, or the latest complete season in the data."""
-    cfg = load_org(org_dir)
-    if season:
-        return season
+def sales_times(cfg: OrgConfig) -> pd.Series:
+    """Purchase times of the canonical sales table (intake must have run)."""
     import pandas as pd
 
     path = cfg.canonical_dir / "order_lines.parquet"
     if not path.exists():
         raise PlaybookError(
-            f"No canonical tables for '{cfg.slug}'.\nWhat to do: run 'playbook intake {cfg.org_dir}' first."
+            f"No canonical tables for '{cfg.slug}' (no '{path}').\n"
+            f"What to do: run 'playbook intake {cfg.org_dir}' first."
         )
-    times = pd.read_parquet(path, columns=[OL.purchase_time])[OL.purchase_time]
-    return default_season(times, cfg.season_start_month)
+    return pd.read_parquet(path, columns=[OL.purchase_time])[OL.purchase_time]
+
+
+def resolve_season(org_dir: str | Path, season: str | None) -> str:
+    """The season to render: as given (checked), or the latest complete season in the data.
+
+    Raises
+    ------
+    PlaybookError
+        The label is not written like ``2025-26``, or the data have no sales in that
+        season (the message lists the seasons they cover), or intake has not run.
+    """
+    cfg = load_org(org_dir)
+    if season:
+        try:
+            times = sales_times(cfg)
+        except PlaybookError:
+            check_season_label(season, cfg.season_start_month)  # a bad label is said first
+            raise
+        return check_season_has_data(season, times, cfg.season_start_month)
+    return default_season(sales_times(cfg), cfg.season_start_month)
+
+
+def stale_inputs(org_dir: str | Path) -> list[str]:
+    """Files changed after the last intake, each as a plain sentence (empty when fresh).
+
+    ``org.yaml`` and every export it reads are compared with ``canonical/intake.json``,
+    written at the end of each successful intake. A newer file means the canonical
+    tables do not show it yet (the last intake failed, or was not run).
+    """
+    import datetime as dt
+
+    from playbook import presets
+
+    cfg = load_org(org_dir)
+    stamp = cfg.canonical_dir / "intake.json"
+    if not stamp.exists():
+        return []  # no intake at all: rendering stops with its own message
+    done = stamp.stat().st_mtime
+    files = [cfg.org_dir / "org.yaml"]
+    sources = presets.expand_sources(cfg.sources, cfg.settings.get("preset"), cfg.org_dir)
+    for table, spec in sources.items():
+        try:
+            spec = presets.resolve(table, spec)
+        except PlaybookError:
+            continue  # intake reports a broken source itself
+        for name in (spec.get("file"), (spec.get("join") or {}).get("file")):
+            if name:
+                files.append(cfg.org_dir / str(name))
+    when = dt.datetime.fromtimestamp(done).strftime("%d %b %Y %H:%M")
+    folder = str(cfg.org_dir)
+    folder = f'"{folder}"' if any(c.isspace() for c in folder) else folder
+    out = []
+    for f in dict.fromkeys(files):
+        if f.exists() and f.stat().st_mtime > done:
+            rel = f.relative_to(cfg.org_dir) if f.is_relative_to(cfg.org_dir) else f
+            changed = dt.datetime.fromtimestamp(f.stat().st_mtime).strftime("%d %b %Y %H:%M")
+            out.append(
+                f"{rel.as_posix()} changed after the last intake (file saved {changed}, "
+                f"intake finished {when}); run `playbook intake {folder}` first."
+            )
+    return out
 
 
 class _DropStderr(Preprocessor):
@@ -172,6 +236,9 @@ def render_season(
         Where the numbered notebooks are (default: the kit's ``notebooks/``).
     only : sequence of str, optional
         Render only notebooks whose names start with one of these prefixes (``["00"]``).
+        An existing report of that season keeps its other pages and files; only the
+        chosen pages (and the exports they write) are replaced, and ``index.html``
+        lists them all.
     kernel_name : str
         Jupyter kernel to run the notebooks with.
     parameters : dict, optional
@@ -197,7 +264,14 @@ def render_season(
     nb_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     notebooks = list_notebooks(nb_dir)
     if only:
-        notebooks = [p for p in notebooks if any(p.name.startswith(o) for o in only)]
+        chosen = [p for p in notebooks if any(p.name.startswith(o) for o in only)]
+        if notebooks and not chosen:
+            raise PlaybookError(
+                f"No notebook in '{nb_dir}' starts with {', '.join(only)}.\n"
+                f"What to do: use the first digits of one of: "
+                f"{', '.join(p.name for p in notebooks)}."
+            )
+        notebooks = chosen
     if not notebooks:
         raise PlaybookError(f"No numbered notebooks found in '{nb_dir}'.")
     root = Path(reports_root).resolve() / cfg.slug
@@ -207,7 +281,10 @@ def render_season(
     tmp.chmod(0o755)  # readable like any report folder once moved into place
     params = {"org_dir": str(cfg.org_dir), "season": season, "output_dir": str(tmp)}
     params.update(parameters or {})
+    kept: list[tuple[str, str, str]] = []
     try:
+        if only and final.is_dir():  # the other pages of the season's report stay
+            kept = _keep_other_pages(final, tmp, {nb.name for nb in notebooks})
         runs = [(str(nb), str(tmp / nb.name), params, str(nb_dir), kernel_name) for nb in notebooks]
         outcomes: list[dict] = []
         if jobs <= 1 or len(runs) == 1:
@@ -234,7 +311,7 @@ def render_season(
             tmp.rename(failed)
             raise RenderError(first["name"], first["cell"], first["error"], failed / first["name"])
         pages = [(o["name"], o["html"], o["title"]) for o in outcomes]
-        write_index(tmp, cfg.name, season, pages)
+        write_index(tmp, cfg.name, season, sorted(kept + pages))
         _replace(tmp, final)
     except BaseException:
         if tmp.exists():
@@ -242,8 +319,58 @@ def render_season(
         raise
     thin = {o["name"]: o["not_available"] for o in outcomes if "not_available" in o}
     return RenderResult(
-        cfg.slug, season, final, [p[0] for p in pages], time.perf_counter() - t0, thin
+        cfg.slug,
+        season,
+        final,
+        [p[0] for p in pages],
+        time.perf_counter() - t0,
+        thin,
+        kept=[p[0] for p in kept],
     )
+
+
+_INDEX_PAGE = re.compile(
+    r'<li><a href="(?P<html>[^"]*)">(?P<title>.*?)</a> '
+    r'<small>\(<a href="(?P<nb>[^"]*)">notebook</a>\)</small></li>'
+)
+
+
+def index_pages(folder: Path) -> list[tuple[str, str, str]]:
+    """The pages a season folder's ``index.html`` lists: (notebook, html, title) each.
+
+    Pages whose files are missing are left out. A folder without a readable index gives
+    its executed numbered notebooks, titled by their first heading.
+    """
+    index = folder / "index.html"
+    text = index.read_text(encoding="utf-8") if index.exists() else ""
+    pages = [
+        (html.unescape(m["nb"]), html.unescape(m["html"]), html.unescape(m["title"]))
+        for m in _INDEX_PAGE.finditer(text)
+    ]
+    if not pages:
+        for nb in list_notebooks(folder):
+            page = nb.with_suffix(".html").name
+            title = notebook_title(nbformat.read(nb, as_version=4)) or nb.stem
+            pages.append((nb.name, page, title))
+    return [p for p in pages if (folder / p[0]).exists() and (folder / p[1]).exists()]
+
+
+def _keep_other_pages(final: Path, tmp: Path, rerun: set[str]) -> list[tuple[str, str, str]]:
+    """Copy an existing season report into ``tmp``, less the pages about to be rerun.
+
+    Returns the pages kept, as listed in the old ``index.html``. Exports the rerun
+    notebooks write again are overwritten; every other file stays as it was.
+    """
+    kept = [p for p in index_pages(final) if p[0] not in rerun]
+    redone = set(rerun) | {Path(n).with_suffix(".html").name for n in rerun}
+    for item in final.iterdir():
+        if item.name in redone or item.name == "index.html":
+            continue
+        if item.is_dir():
+            shutil.copytree(item, tmp / item.name)
+        else:
+            shutil.copy2(item, tmp / item.name)
+    return kept
 
 
 def _run_notebook(nb: str, out_nb: str, params: dict, cwd: str, kernel_name: str) -> dict:

@@ -110,3 +110,72 @@ def default_season(times: pd.Series, start_month: int) -> str:
     if season_start_year(label) < season_start_year(first_label):
         return season_of(pd.Series([last]), start_month).iloc[0]
     return label
+
+
+def check_season_label(label: str, start_month: int) -> str:
+    """The season label if it is well formed for these seasons, else a plain error.
+
+    Seasons starting in September are written ``2025-26`` (two consecutive years);
+    calendar-year seasons (``start_month`` 1) are written ``2025``.
+
+    Raises
+    ------
+    PlaybookError
+        The label is not in that form (``2025/26``, ``2025-27``, ``25-26``).
+    """
+    text = str(label).strip()
+    m = _LABEL.match(text)
+    example = season_label(2025, start_month)
+    form = "YYYY" if start_month == 1 else "YYYY-YY (two consecutive years)"
+    ok = m is not None and (m.group(2) is None) == (start_month == 1)
+    if ok and m.group(2) is not None:
+        ok = int(m.group(2)) == (int(m.group(1)) + 1) % 100
+    if not ok:
+        raise PlaybookError(
+            f"Season {label!r} is not written like '{example}': this organisation's seasons "
+            f"are written {form}.\nWhat to do: pass the season like --season {example}."
+        )
+    return text
+
+
+def seasons_with_sales(times: pd.Series, start_month: int) -> list[str]:
+    """The labels of the seasons in which ``times`` has at least one date, in order."""
+    d = pd.Series(pd.to_datetime(times)).dropna()
+    if d.empty:
+        return []
+    years = np.unique((d.dt.year - (d.dt.month < start_month)).to_numpy(dtype=np.int64))
+    return [season_label(int(y), start_month) for y in years]
+
+
+def check_season_has_data(label: str, times: pd.Series, start_month: int) -> str:
+    """The season label, checked for form and for having sales in ``times``.
+
+    Raises
+    ------
+    PlaybookError
+        The label is malformed, or no sale falls in that season; the message lists the
+        seasons the data cover.
+    """
+    covered = seasons_with_sales(times, start_month)
+    span = ", ".join(covered) if covered else "none (no sales at all)"
+    try:
+        label = check_season_label(label, start_month)
+    except PlaybookError as exc:
+        head, _, rest = str(exc).partition("\n")
+        raise PlaybookError(f"{head} Seasons with sales: {span}.\n{rest}") from None
+    if label not in covered:
+        when = ""
+        if covered:
+            first, last = season_start_year(covered[0]), season_start_year(covered[-1])
+            year = season_start_year(label)
+            when = " (after the data end)" if year > last else " (before the data start)"
+            if first < year < last:
+                when = " (a season without sales inside the data)"
+        raise PlaybookError(
+            f"Season {label} has no sales in this organisation's data{when}. "
+            f"Seasons with sales: {span}.\n"
+            "What to do: pass one of those seasons, or leave out --season for the latest "
+            "complete one; if the season should be there, check the sales export and run "
+            "intake again."
+        )
+    return label

@@ -2886,6 +2886,17 @@ def _write_truth(
     return observed
 
 
+def folder_slug(org_dir: str | Path) -> str:
+    """The slug for an organisation generated into ``org_dir``: its folder name, slugified.
+
+    Lowercase letters, digits and hyphens (``data/City Theatre`` gives
+    ``city-theatre``); ``data/demo`` gives ``demo``, as the template says.
+    """
+    name = Path(org_dir).resolve().name
+    kept = "".join(c if c.isascii() and c.isalnum() else "-" for c in name.lower())
+    return "-".join(part for part in kept.split("-") if part) or "demo"
+
+
 def generate(org_dir: str | Path, config: SynthConfig = DEFAULT_CONFIG) -> dict[str, object]:
     """Generate the demo organisation's raw exports and ground truth into ``org_dir``.
 
@@ -2904,7 +2915,8 @@ def generate(org_dir: str | Path, config: SynthConfig = DEFAULT_CONFIG) -> dict[
 
     Notes
     -----
-    Files written: ``org.yaml`` (the packaged template); every export the template
+    Files written: ``org.yaml`` (the packaged template, with the folder's name as its
+    ``slug``: see :func:`folder_slug`); every export the template
     lists; ``private/salt``; ``truth/segments.csv`` (``Customer ID``, ``segment``);
     ``truth/generator.json`` (the expected range of each calibration value under its
     own name, e.g. ``"first_timer_return_12m": [0.2, 0.3]``, the ``observed`` values,
@@ -2919,6 +2931,7 @@ def generate(org_dir: str | Path, config: SynthConfig = DEFAULT_CONFIG) -> dict[
     text, template = _template()
     world = _simulate(config)
     files, messy = _write_exports(org, template["sources"], world)
+    text = text.replace("\nslug: demo\n", f"\nslug: {folder_slug(org)}\n", 1)
     (org / "org.yaml").write_text(text, encoding="utf-8")
     salt = hashlib.sha256(f"demo-salt-{config.seed}".encode()).hexdigest()
     (org / "private").mkdir(exist_ok=True)

@@ -7,8 +7,17 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``batch`` command."""
-    p = sub.add_parser("batch", help="intake and render many organisations in parallel")
-    p.add_argument("org_dirs", nargs="+", help="organisation folders, e.g. data/*/")
+    p = sub.add_parser(
+        "batch",
+        help="intake and render many organisations in parallel",
+        description="Intake each organisation once, then render its seasons. Folders "
+        "without org.yaml are listed as skipped; naming such a folder on its own makes the "
+        "run fail (exit code 1). A quoted pattern like 'data/*/' is expanded by the batch "
+        "itself: folders it matches that are not organisations are only listed.",
+    )
+    p.add_argument(
+        "org_dirs", nargs="+", help="organisation folders, e.g. data/*/ (or quoted: 'data/*/')"
+    )
     p.add_argument(
         "--season",
         action="append",
@@ -18,20 +27,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--reports", default="reports", help="reports root folder (default reports)")
     p.add_argument("--notebooks", help="folder of numbered notebooks (default: the kit's)")
-    p.add_argument("--no-intake", action="store_true", help="render from existing canonical tables")
-    p.add_argument("--only", nargs="*", help="only notebooks starting with these prefixes")
+    p.add_argument(
+        "--no-intake",
+        action="store_true",
+        help="render from existing canonical tables (an organisation whose exports or "
+        "org.yaml changed since its last intake is not rendered)",
+    )
+    p.add_argument(
+        "--only",
+        nargs="*",
+        help="only notebooks starting with these prefixes (other pages of an existing "
+        "report are kept)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the batch, print the summary table, exit non-zero if any organisation failed."""
+    """Run the batch, print the summary table; exit 1 if any organisation failed or a
+    folder named on its own was skipped."""
     from pathlib import Path
 
     from playbook.batch import run_batch
 
-    orgs = [d for d in args.org_dirs if (Path(d) / "org.yaml").exists() or not Path(d).is_dir()]
     table = run_batch(
-        orgs,
+        args.org_dirs,
         args.season or [None],
         reports_root=args.reports,
         n_jobs=args.jobs,
@@ -40,10 +59,17 @@ def run(args: argparse.Namespace) -> int:
         intake=not args.no_intake,
         only=args.only,
     )
-    cols = ["org", "season", "status", "seconds", "notebook", "cell", "error"]
+    cols = ["org", "folder", "season", "status", "seconds", "notebook", "cell", "error"]
     print(table[cols].to_string(index=False))
-    failed = int((table["status"] != "ok").sum())
-    print(
-        f"\n{len(table) - failed} rendered, {failed} failed. Summary: {Path(args.reports) / 'batch_summary.csv'}"
-    )
-    return 1 if failed else 0
+    status = table["status"]
+    ok = int((status == "ok").sum())
+    failed = int((status == "failed").sum())
+    skipped = int((status == "skipped").sum())
+    other = int((status == "not an organisation").sum())
+    line = f"\n{ok} rendered, {failed} failed"
+    if skipped:
+        line += f", {skipped} folder{'s' if skipped > 1 else ''} skipped (see 'error' above)"
+    if other:
+        line += f", {other} matched folder{'s' if other > 1 else ''} not an organisation"
+    print(f"{line}. Summary: {Path(args.reports) / 'batch_summary.csv'}")
+    return 1 if failed or skipped else 0

@@ -21,12 +21,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the organisation and print what was written."""
-    from playbook.synth import SynthConfig, generate
+    from playbook.synth import SynthConfig, folder_slug, generate
 
     info = generate(
         args.org_dir, SynthConfig(seed=args.seed, customers=args.customers, messy=args.messy)
     )
     for name, n in info["files"].items():
         print(f"{name:<28} {n:>12,} rows")
-    print(f"Demo organisation written to {args.org_dir} in {info['elapsed_seconds']:.1f} s")
+    print(
+        f"Demo organisation written to {args.org_dir} (slug '{folder_slug(args.org_dir)}', "
+        f"its reports folder) in {info['elapsed_seconds']:.1f} s"
+    )
     return 0
