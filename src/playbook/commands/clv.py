@@ -49,14 +49,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fit, check, predict and write the files."""
     from playbook.clv import clv_settings, fit_clv
+    from playbook.commands import iso_date
     from playbook.config import load_org
     from playbook.tables import load_tables
 
+    calibration_end = iso_date(args.calibration_end, "--calibration-end")
+    observation_end = iso_date(args.observation_end, "--observation-end")
     cfg = load_org(args.org_dir)
     settings = clv_settings(cfg, time_unit=args.time_unit, model=args.model)
     tables = load_tables(cfg)
     result = fit_clv(
-        tables, args.calibration_end, observation_end=args.observation_end, settings=settings
+        tables,
+        str(calibration_end),
+        observation_end=observation_end and str(observation_end),
+        settings=settings,
     )
     out = Path(args.out) if args.out else cfg.org_dir / "clv"
     out.mkdir(parents=True, exist_ok=True)

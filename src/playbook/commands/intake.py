@@ -9,7 +9,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``intake`` command."""
     p = sub.add_parser("intake", help="read an organisation's exports into canonical tables")
     p.add_argument("org_dir", help="organisation folder holding org.yaml")
-    p.add_argument("--today", help="latest possible purchase date (default: today)")
+    p.add_argument("--today", help="latest possible purchase date (YYYY-MM-DD; default: today)")
     p.add_argument(
         "--preset",
         help="export preset for every source, e.g. spektrix or tessitura (overrides org.yaml)",
@@ -19,12 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run intake and print the ledger summary."""
+    from playbook.commands import iso_date
     from playbook.config import load_org
     from playbook.intake import run_intake
 
+    today = iso_date(args.today, "--today")
     preset = getattr(args, "preset", None)
     org = load_org(args.org_dir, overrides={"preset": preset}) if preset else args.org_dir
-    result = run_intake(org, today=args.today)
+    result = run_intake(org, today=today)
     summary = result.summary()
     print(
         summary[["file", "table", "rows_read", "rows_kept", "rows_dropped"]].to_string(index=False)

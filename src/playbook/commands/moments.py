@@ -6,9 +6,17 @@ consent-aware action list for CRM import (default
 the organisation's own customer number (``source_customer_id``); the file holds no
 names, emails, phone numbers or addresses, and is safe to open in a spreadsheet.
 
-Earlier lists in the same folder are read so weekly runs do not repeat a moment
-(``--no-history`` to ignore them). Lifetime-value predictions written by
-``playbook clv`` are used for the at-risk trigger when present (``--no-clv`` to skip).
+The list covers moments due in the next ``--horizon-days`` days, the as-of day
+included (28: the as-of day to as-of + 27), and moments already due that are still
+open.
+
+Every list is also kept under its dated name ``actions_<date>.csv`` in
+``data/<org>/moments/`` (the history), whatever ``--out`` says. Earlier lists there, and
+dated lists in the ``--out`` folder, are read so weekly runs do not repeat a moment,
+space a customer's moments and count staff time already planned (``--no-history`` to
+ignore them); the run says how many it found and where. Lifetime-value predictions
+written by ``playbook clv`` are used for the at-risk trigger when present (``--no-clv``
+to skip).
 """
 
 from __future__ import annotations
@@ -29,9 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--as-of", required=True, help="date of the list (YYYY-MM-DD): data up to its end"
     )
-    p.add_argument("--out", help="CSV to write (default: data/<org>/moments/actions_<date>.csv)")
     p.add_argument(
-        "--horizon-days", type=int, help="days ahead to cover (default: moments.horizon_days)"
+        "--out",
+        help="CSV to write (default: data/<org>/moments/actions_<date>.csv; a copy is kept "
+        "there anyway, for the history)",
+    )
+    p.add_argument(
+        "--horizon-days",
+        type=int,
+        help="days to cover, the as-of day included: 28 covers the as-of day to as-of + 27 "
+        "(default: moments.horizon_days)",
     )
     p.add_argument("--no-history", action="store_true", help="ignore earlier action lists")
     p.add_argument("--no-clv", action="store_true", help="do not use lifetime-value predictions")
@@ -42,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     """Find the moments, build the list, write it and print a summary."""
     import pandas as pd
 
+    from playbook.commands import iso_date
     from playbook.config import load_org
     from playbook.errors import PlaybookError
     from playbook.moments import (
@@ -54,15 +70,17 @@ def run(args: argparse.Namespace) -> int:
         read_action_lists,
         write_action_list,
     )
+    from playbook.moments.actions import action_list_files, is_action_list, list_day
     from playbook.tables import load_tables
 
-    cfg = load_org(args.org_dir)
-    try:
-        day = pd.Timestamp(args.as_of).normalize()
-    except (ValueError, TypeError):
+    day = pd.Timestamp(iso_date(args.as_of, "--as-of"))
+    if args.horizon_days is not None and args.horizon_days < 0:
         raise PlaybookError(
-            f"--as-of {args.as_of!r} is not a date.\nWhat to do: write it as YYYY-MM-DD."
-        ) from None
+            f"--horizon-days {args.horizon_days} is negative.\nWhat to do: give the number "
+            "of days the list should cover, e.g. --horizon-days 28 for four weeks (0 or 1: "
+            "the as-of day only)."
+        )
+    cfg = load_org(args.org_dir)
     as_of = day + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
     settings = moment_settings(cfg)
     data = prepare_moments(load_tables(cfg))
@@ -73,12 +91,47 @@ def run(args: argparse.Namespace) -> int:
     found = find_moments(
         data, as_of, settings=settings, cfg=cfg, clv=clv, horizon_days=args.horizon_days
     )
-    out = Path(args.out) if args.out else cfg.org_dir / "moments" / f"actions_{day.date()}.csv"
-    previous = None if args.no_history else read_action_lists(out.parent, before=day)
+    history = cfg.org_dir / "moments"
+    dated = history / f"actions_{day.date()}.csv"
+    out = Path(args.out) if args.out else dated
+    previous, notes = None, []
+    if args.no_history:
+        notes.append("Earlier lists: not read (--no-history).")
+    else:
+        folders = [history] + ([out.parent] if out.parent.resolve() != history.resolve() else [])
+        files = {f.resolve(): f for d in folders for f in action_list_files(d, before=day)}
+        files.pop(out.resolve(), None)
+        where = " and ".join(f"{d}/" for d in folders)
+        if files:
+            previous = read_action_lists(sorted(files.values()))
+            days = {list_day(f) for f in files.values()}  # a list and its copy count once
+            notes.append(f"Earlier lists: {len(days)} found in {where}.")
+        else:
+            notes.append(
+                f"Earlier lists: none found in {where}: moments already acted on may be "
+                "listed again."
+            )
+        known = set(files) | {out.resolve(), dated.resolve()}
+        odd = sorted(
+            f
+            for d in folders
+            if d.is_dir()
+            for f in d.glob("*.csv")
+            if f.resolve() not in known and not f.name.startswith("actions_") and is_action_list(f)
+        )
+        if odd:
+            notes.append(
+                f"Not read: {len(odd)} action list(s) whose names carry no date "
+                f"({', '.join(f.name for f in odd[:3])}{', …' if len(odd) > 3 else ''}). "
+                "What to do: if they were acted on, rename them actions_YYYY-MM-DD.csv "
+                "(the day each was made)."
+            )
     actions = build_action_list(
         found, data, as_of=as_of, settings=settings, id_map=load_id_map(cfg), previous=previous
     )
     write_action_list(actions, out)
+    if out.resolve() != dated.resolve():
+        write_action_list(actions, dated)
 
     treated = actions.loc[actions["group"] == "treatment"]
     print(f"Moments as of {day.date()} for {cfg.name}:")
@@ -89,14 +142,21 @@ def run(args: argparse.Namespace) -> int:
     )
     if len(counts):
         print(counts.to_string())
+    for line in notes:
+        print(line)
     deferred = int(treated["deferred"].sum())
     held = len(actions) - len(treated)
-    print(f"\n{len(treated):,} actions, {deferred:,} deferred by capacity, {held:,} held back.")
     excluded = excluded_table(actions)
+    left = int(excluded["moments"].sum())
+    n_found = int(actions.attrs.get("found", len(actions) + left))
+    print(
+        f"\n{n_found:,} moments found: {len(treated):,} actions ({deferred:,} deferred by "
+        f"capacity), {held:,} held back (control group), {left:,} left out."
+    )
     if len(excluded):
         by_reason = excluded.groupby("reason")["moments"].sum()
         print("Left out: " + ", ".join(f"{r} {n:,}" for r, n in by_reason.items()))
     for tid, why in found.attrs.get("skipped", {}).items():
         print(f"  * {tid} skipped: {why}")
-    print(f"\nWritten to {out}")
+    print(f"\nWritten to {out}" + (f" (history copy: {dated})" if out != dated else ""))
     return 0

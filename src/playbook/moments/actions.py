@@ -13,21 +13,38 @@
    moment: the moment moves to the trigger's next consented channel, or is left out
    (reason ``unsubscribed``).
 3. **Not again too soon.** With earlier action lists given (``previous``), a moment
-   already planned is not planned twice, a trigger does not repeat for a customer within
-   its ``repeat_after_days``, and the spacing rule below counts earlier moments too.
-4. **At most one moment per customer per ``min_days_between`` days**; the highest
-   priority wins (then the earliest due date).
-5. **Control group.** A share of each trigger's moments (``control_share``) is held back
+   already planned is not planned twice, and a trigger does not repeat for a customer
+   within its ``repeat_after_days``.
+4. **Control group.** A share of each trigger's moments (``control_share``) is held back
    so impact can be measured: a moment is in the control group when the first 8 bytes
    of ``sha256("<trigger id>:<customer id>")``, read as a fraction of 2⁶⁴, fall below
    the share. The same customer is always in or out for the same trigger. Control rows
-   stay in the list, flagged ``group = control``, with no action.
-6. **Weekly capacity** of staff-delivered channels (calls, cards, seat notes): the
-   highest priorities in a week are kept; the rest move to the next week (``deferred``),
-   ahead of that week's new moments. A moment pushed past its last useful day is
-   dropped and counted.
+   stay in the list, flagged ``group = control``, with no action; they take part in the
+   spacing rule (as the moment would have) but use no staff time.
+5. **Scheduling: spacing and weekly capacity together.** In rounds, each customer's
+   best remaining moment (highest priority, then the earliest due date) is placed, week
+   by week:
 
-Every dropped moment is counted by trigger and reason: :func:`excluded_table`.
+   - *spacing*: it is dropped when a moment already kept for the customer (in this list
+     or an earlier one, at its final date) is less than ``min_days_between`` days away.
+     A moment is only ever dropped for a moment that is actually kept, so when the
+     winner is later dropped (over capacity), the customer's next moment gets its turn;
+   - *capacity* of staff-delivered channels (calls, cards, seat notes): a week's places
+     (less those taken by earlier lists' actions planned for that week) go to deferred
+     moments first, then by priority. A moment that finds its channel full goes through
+     its trigger's next allowed channel (e.g. a letter instead of a call) the same week;
+     with none left, it moves to the next week (``deferred``) and is checked again
+     there, spacing included. A moment pushed past its last useful day is dropped
+     (``over capacity``); one whose every allowed channel has no capacity at all is
+     dropped at once (``no capacity``).
+
+   Because each round places one moment per customer, a week's staff places go to
+   customers' best moments first, then to their next ones.
+
+Every moment found is accounted for: found = actions + held back (control) + left out,
+where every moment left out (anonymised customers' ones included, from
+``moments.attrs["anonymised"]``) is counted by trigger and reason:
+:func:`excluded_table`.
 """
 
 from __future__ import annotations
@@ -42,7 +59,7 @@ import pandas as pd
 
 from playbook.config import OrgConfig
 from playbook.errors import PlaybookError
-from playbook.moments.data import NEVER, MomentData, locate, lookup, prepare_moments
+from playbook.moments.data import NEVER, MomentData, locate, prepare_moments
 from playbook.moments.find import MC, fill_wording
 from playbook.moments.library import MomentSettings, moment_settings
 from playbook.parsing import isin
@@ -95,9 +112,14 @@ REASONS: dict[str, str] = {
     ),
     "already planned": "the same moment is in an earlier action list",
     "repeat too soon": "the same trigger reached this customer recently",
-    "spacing": "another moment for this customer won (one per min_days_between days)",
-    "no capacity": "the channel has no weekly capacity",
-    "over capacity": "staff capacity was full until the moment's last useful day",
+    "spacing": (
+        "another moment kept for this customer, in this list or an earlier one, is under "
+        "min_days_between days away"
+    ),
+    "no capacity": "none of the allowed channels has any weekly capacity",
+    "over capacity": (
+        "staff capacity was full on every allowed channel until the moment's last useful day"
+    ),
     "no source id": "the customer is not in the id map",
 }
 
@@ -183,6 +205,28 @@ def resolve_channels(
     out = pd.Series(pd.NA, index=moments.index, dtype="string")
     if moments.empty:
         return out
+    first = channel_options(moments, data, settings, as_of=as_of, unsubscribes=unsubscribes)[:, 0]
+    return pd.Series(first, index=moments.index, dtype="string")
+
+
+def channel_options(
+    moments: pd.DataFrame,
+    data: MomentData,
+    settings: MomentSettings,
+    *,
+    as_of: Any = None,
+    unsubscribes: bool = True,
+) -> np.ndarray:
+    """Every channel each moment may go through, in its trigger's order of preference.
+
+    A 2-d object array, one row per moment: column k is the k-th allowed channel (see
+    :func:`resolve_channels` for what allows one), missing past the last. At least one
+    column.
+    """
+    width = max((len(tc.channels) for tc in settings.triggers.values()), default=1)
+    out = np.full((len(moments), max(width, 1)), None, dtype=object)
+    if moments.empty:
+        return out
     codes = locate(moments[MC.customer_id], data.ids)
     service = (moments[MC.kind] == "service").to_numpy(dtype=bool)
     free_service = service & (not settings.service_requires_consent)
@@ -196,7 +240,7 @@ def resolve_channels(
         if tc is None:
             continue
         pos = moments.index.get_indexer(idx)
-        open_ = np.ones(len(pos), dtype=bool)
+        filled = np.zeros(len(pos), dtype=np.int64)
         for name in tc.channels:
             ch = settings.channels[name]
             if ch.consent is None:
@@ -212,9 +256,8 @@ def resolve_channels(
                 allowed = granted | free_service[pos]
                 if ch.consent == "email":
                     allowed &= ~unsubscribed[pos]
-            take = open_ & allowed
-            out.iloc[pos[take]] = name
-            open_ &= ~take
+            out[pos[allowed], filled[allowed]] = name
+            filled += allowed
     return out
 
 
@@ -244,76 +287,125 @@ def _count(excluded: list[pd.DataFrame], rows: pd.DataFrame, reason: str) -> Non
         excluded.append(c)
 
 
-def _one_per_customer(cand: pd.DataFrame, min_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Greedy: each customer's best moment wins; others within ``min_days`` of a winner go.
+def _spacing_clash(batch: pd.DataFrame, kept: pd.DataFrame, min_days: int) -> np.ndarray:
+    """Per row of ``batch``: a kept moment of the same customer is under ``min_days`` away."""
+    if min_days <= 0 or batch.empty or kept.empty:
+        return np.zeros(len(batch), dtype=bool)
+    k = kept[[MC.customer_id, MC.due_date]].rename(columns={MC.due_date: "_kept"})
+    j = batch[[MC.customer_id, MC.due_date]].reset_index(names="_i").merge(k, on=MC.customer_id)
+    near = (j[MC.due_date] - j["_kept"]).abs() < pd.Timedelta(days=min_days)
+    return batch.index.isin(j.loc[near, "_i"])
 
-    Rounds, not customers, are looped over: round k settles everyone's k-th moment.
+
+def _schedule(
+    m: pd.DataFrame,
+    opts: np.ndarray,
+    s: MomentSettings,
+    previous: pd.DataFrame | None,
+    excluded: list[pd.DataFrame],
+) -> pd.DataFrame:
+    """Spacing and weekly capacity together (rule 5 of the module docstring).
+
+    ``m`` has a unique index, ``_row`` (its row in ``opts``, the allowed channels of
+    :func:`channel_options`) and ``_opt`` (which of them ``channel`` is). Loops over
+    rounds (one moment per customer each), weeks and channel fallbacks, never over
+    customers. Returns the moments kept, at their final dates; the others are counted.
     """
-    cand = cand.sort_values(
-        [MC.priority, MC.due_date, MC.trigger_id], ascending=[False, True, True], kind="stable"
+    caps = {name: ch.weekly_capacity for name, ch in s.channels.items()}
+    n_opts = opts.shape[1]
+    week_ns = pd.Timedelta(days=7)
+    cols = [MC.customer_id, MC.due_date]
+    kept_dates = (
+        previous[cols].dropna() if previous is not None and len(previous) else m[cols].iloc[0:0]
     )
-    if min_days <= 0 or cand.empty:
-        return cand, cand.iloc[0:0]
-    kept, dropped = [], []
-    remaining = cand
-    gap = pd.Timedelta(days=min_days)
-    while len(remaining):
-        top = remaining.drop_duplicates(MC.customer_id)
-        kept.append(top)
-        rest = remaining.drop(index=top.index)
-        won = top.set_index(MC.customer_id)[MC.due_date]
-        their = lookup(rest[MC.customer_id], won)
-        clash = their.notna() & ((rest[MC.due_date] - their).abs() < gap)
-        dropped.append(rest.loc[clash])
-        remaining = rest.loc[~clash]
-    return pd.concat(kept), pd.concat(dropped)
-
-
-def _apply_capacity(
-    treated: pd.DataFrame, settings: MomentSettings
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Weekly capacity per staff channel: overflow moves to the next week.
-
-    Returns (kept, over capacity, no capacity). Loops over weeks, never over customers.
-    """
-    treated = treated.copy()
-    treated[AC.deferred_weeks] = 0
-    out, over, none = [], [], []
-    for name, part in treated.groupby(AC.channel, sort=False):
-        cap = settings.channels[str(name)].weekly_capacity
-        if cap is None:
-            out.append(part)
-            continue
-        if cap == 0:
-            none.append(part)
-            continue
-        part = part.copy()
-        part[AC.week] = week_start(part[AC.due_date])
-        week = part[AC.week].min()
-        placed = []
-        while len(part):
-            now = part[AC.week] == week
-            cur = part.loc[now].sort_values(
-                [AC.deferred_weeks, MC.priority], ascending=[False, False], kind="stable"
-            )
-            placed.append(cur.iloc[:cap])
-            late = cur.iloc[cap:].copy()
-            late[AC.deferred_weeks] += 1
-            late[AC.due_date] = late[AC.due_date] + pd.Timedelta(days=7)
-            late[AC.week] = late[AC.week] + pd.Timedelta(days=7)
-            gone = late[AC.due_date] > late[MC.expires]
-            over.append(late.loc[gone])
-            part = pd.concat([part.loc[~now], late.loc[~gone]])
-            week = week + pd.Timedelta(days=7)
-            if len(part):
-                week = max(week, part[AC.week].min())
-        out.extend(placed)
-    empty = treated.iloc[0:0]
-    return (
-        pd.concat(out) if out else empty,
-        pd.concat(over) if over else empty,
-        pd.concat(none) if none else empty,
-    )
+    used: dict[tuple[str, pd.Timestamp], int] = {}
+    if previous is not None and len(previous) and AC.channel in previous:
+        planned = previous.loc[
+            previous[AC.channel].isin([k for k, v in caps.items() if v is not None])
+            & (previous.get(AC.group, TREATMENT) != CONTROL)
+        ]
+        counts = planned.groupby(
+            [planned[AC.channel].astype(str), week_start(planned[AC.due_date])]
+        ).size()
+        used = {(str(c), pd.Timestamp(w)): int(n) for (c, w), n in counts.items()}
+    # whether any allowed channel has capacity at all (None: not limited)
+    can = np.zeros(len(opts), dtype=bool)
+    for k in range(n_opts):
+        cap_k = pd.Series(opts[:, k]).map(lambda c: c is not None and caps.get(c) != 0)
+        can |= cap_k.to_numpy(dtype=bool)
+    m = m.assign(_can=can[m["_row"].to_numpy()], **{AC.deferred_weeks: 0})
+    pending, kept = m, []
+    while len(pending):  # rounds: each settles at most one moment per customer
+        pending = pending.sort_values(
+            [MC.priority, MC.due_date, MC.trigger_id, MC.moment_key],
+            ascending=[False, True, True, True],
+            kind="stable",
+        )
+        top = pending.drop_duplicates(MC.customer_id)
+        pending = pending.drop(index=top.index)
+        carry = top.assign(**{AC.week: week_start(top[MC.due_date])})
+        week = carry[AC.week].min()
+        placed: list[pd.DataFrame] = []
+        while len(carry):  # weeks
+            now = (carry[AC.week] == week).to_numpy()
+            batch, later = carry.loc[now], carry.loc[~now]
+            clash = _spacing_clash(batch, kept_dates, s.min_days_between)
+            _count(excluded, batch.loc[clash], "spacing")
+            batch = batch.loc[~clash]
+            moved: list[pd.DataFrame] = [later]
+            while len(batch):  # channel fallbacks within the week
+                cap = batch[AC.channel].map(caps)
+                free = cap.isna().to_numpy() | (batch[AC.group] == CONTROL).to_numpy()
+                placed.append(batch.loc[free])
+                staff = batch.loc[~free].sort_values(
+                    [AC.deferred_weeks, MC.priority, MC.due_date, MC.customer_id],
+                    ascending=[False, False, True, True],
+                    kind="stable",
+                )
+                if staff.empty:
+                    break
+                room = staff[AC.channel].map(
+                    {c: caps[c] - used.get((c, week), 0) for c in staff[AC.channel].unique()}
+                )
+                fits = (staff.groupby(AC.channel).cumcount() < room).to_numpy()
+                took = staff.loc[fits]
+                placed.append(took)
+                for c, n in took[AC.channel].value_counts().items():
+                    used[(str(c), week)] = used.get((str(c), week), 0) + int(n)
+                over = staff.loc[~fits]
+                nxt_pos = over["_opt"].to_numpy() + 1
+                nxt = np.full(len(over), None, dtype=object)
+                inside = nxt_pos < n_opts
+                nxt[inside] = opts[over["_row"].to_numpy()[inside], nxt_pos[inside]]
+                has_next = pd.notna(nxt)
+                batch = over.loc[has_next].assign(
+                    _opt=nxt_pos[has_next], **{AC.channel: nxt[has_next]}
+                )
+                rest = over.loc[~has_next]
+                _count(excluded, rest.loc[~rest["_can"]], "no capacity")
+                rest = rest.loc[rest["_can"]]
+                rest = rest.assign(
+                    _opt=0,
+                    **{
+                        AC.channel: opts[rest["_row"].to_numpy(), 0],
+                        AC.deferred_weeks: rest[AC.deferred_weeks] + 1,
+                        MC.due_date: rest[MC.due_date] + week_ns,
+                        AC.week: rest[AC.week] + week_ns,
+                    },
+                )
+                gone = (rest[MC.due_date] > rest[MC.expires]).to_numpy()
+                _count(excluded, rest.loc[gone], "over capacity")
+                moved.append(rest.loc[~gone])
+            carry = pd.concat(moved)
+            week = week + week_ns
+            if len(carry):
+                week = max(week, carry[AC.week].min())
+        if placed:
+            done = pd.concat(placed)
+            kept.append(done)
+            kept_dates = pd.concat([kept_dates, done[cols]], ignore_index=True)
+    out = pd.concat(kept) if kept else m.iloc[0:0].assign(**{AC.week: pd.NaT})
+    return out.drop(columns=["_can"])
 
 
 # ---------------------------------------------------------------------------
@@ -348,14 +440,18 @@ def build_action_list(
         ``customer_id, source_customer_id`` (:func:`load_id_map`). Without it the
         source id column is left empty.
     previous : pandas.DataFrame, optional
-        Earlier action lists (``customer_id, trigger_id, due_date, moment_key``).
+        Earlier action lists (``customer_id, trigger_id, due_date, moment_key``, and
+        ``channel, group`` for their planned staff actions to take that week's places),
+        as read by :func:`read_action_lists`.
 
     Returns
     -------
     pandas.DataFrame
         Columns :data:`ACTION_COLUMNS` (names in :class:`ActionCols`), treatment rows
         first, by due date and priority. :func:`excluded_table` counts the dropped
-        moments by trigger and reason; ``attrs["as_of"]`` is the day of the list.
+        moments by trigger and reason; ``attrs["as_of"]`` is the day of the list and
+        ``attrs["found"]`` the moments found (anonymised customers' ones included), so
+        that found = rows (actions and control) + moments left out.
     """
     data = source if isinstance(source, MomentData) else prepare_moments(source)
     s = settings or moment_settings(cfg)
@@ -364,14 +460,23 @@ def build_action_list(
     excluded: list[pd.DataFrame] = []
     m = moments.copy()
 
-    # 1. anonymised
+    # 1. anonymised (find_moments already took theirs out, and counted them)
+    for tid, n in (moments.attrs.get("anonymised") or {}).items():
+        if n:
+            excluded.append(pd.DataFrame({MC.trigger_id: [tid], "moments": [int(n)]}))
+            excluded[-1]["reason"] = "anonymised"
+    m = m.reset_index(drop=True)
     codes = locate(m[MC.customer_id], data.ids)
     anon = (codes >= 0) & data.anonymised[np.maximum(codes, 0)]
     _count(excluded, m.loc[anon], "anonymised")
     m = m.loc[~anon]
 
     # 2. consent (an email unsubscribe since the last email consent closes email)
-    m[AC.channel] = resolve_channels(m, data, s, as_of=today)
+    opts = channel_options(m, data, s, as_of=today)
+    m = m.reset_index(drop=True)
+    m["_row"] = np.arange(len(m), dtype=np.int64)
+    m["_opt"] = 0
+    m[AC.channel] = pd.Series(opts[:, 0], index=m.index, dtype="string")
     lost = m.loc[m[AC.channel].isna()]
     by_unsub = resolve_channels(lost, data, s, unsubscribes=False).notna()
     _count(excluded, lost.loc[by_unsub], "unsubscribed")
@@ -381,36 +486,31 @@ def build_action_list(
 
     # 3. earlier lists
     if previous is not None and len(previous):
+        previous = previous.copy()
+        previous[AC.due_date] = pd.to_datetime(previous[AC.due_date])
         m = _against_previous(m, previous, s, excluded)
 
-    # 4. one moment per customer per min_days_between
-    m, clash = _one_per_customer(m, s.min_days_between)
-    _count(excluded, clash, "spacing")
+    # source ids (before scheduling: a moment that cannot be listed takes no place)
+    if id_map is not None:  # the first row of the map counts for each customer
+        pos = locate(m[MC.customer_id], id_map["customer_id"])
+        source = id_map["source_customer_id"].astype("string").array
+        m[AC.source_customer_id] = pd.Series(
+            source.take(pos, allow_fill=True), index=m.index, dtype="string"
+        )
+        _count(excluded, m.loc[m[AC.source_customer_id].isna()], "no source id")
+        m = m.loc[m[AC.source_customer_id].notna()]
+    else:
+        m[AC.source_customer_id] = pd.Series(pd.NA, index=m.index, dtype="string")
 
-    # 5. control group
+    # 4. control group
     share = m[MC.trigger_id].map({k: v.control_share for k, v in s.triggers.items()}).astype(float)
     draw = control_draw(m[MC.trigger_id], m[MC.customer_id])
     m[AC.group] = np.where(draw < share.to_numpy(), CONTROL, TREATMENT)
-    treated, control = m.loc[m[AC.group] == TREATMENT], m.loc[m[AC.group] == CONTROL].copy()
-    control[AC.deferred_weeks] = 0
 
-    # 6. weekly capacity of staff channels
-    treated, over, none = _apply_capacity(treated, s)
-    _count(excluded, over, "over capacity")
-    _count(excluded, none, "no capacity")
-    out = pd.concat([treated, control])
+    # 5. spacing and weekly capacity, against what is kept (earlier lists included)
+    out = _schedule(m, opts, s, previous, excluded).drop(columns=["_row", "_opt"])
 
-    # source ids, wording, tidy columns
-    if id_map is not None:  # the first row of the map counts for each customer
-        pos = locate(out[MC.customer_id], id_map["customer_id"])
-        source = id_map["source_customer_id"].astype("string").array
-        out[AC.source_customer_id] = pd.Series(
-            source.take(pos, allow_fill=True), index=out.index, dtype="string"
-        )
-        _count(excluded, out.loc[out[AC.source_customer_id].isna()], "no source id")
-        out = out.loc[out[AC.source_customer_id].notna()]
-    else:
-        out[AC.source_customer_id] = pd.Series(pd.NA, index=out.index, dtype="string")
+    # wording, tidy columns
     out[AC.wording] = fill_wording(out, s)
     out.loc[out[AC.group] == CONTROL, AC.wording] = CONTROL_WORDING
     out[AC.week] = week_start(out[AC.due_date])
@@ -435,6 +535,7 @@ def build_action_list(
         else []
     )
     out.attrs["as_of"] = today
+    out.attrs["found"] = len(moments) + sum((moments.attrs.get("anonymised") or {}).values())
     return out
 
 
@@ -447,8 +548,7 @@ def excluded_table(actions: pd.DataFrame) -> pd.DataFrame:
 def _against_previous(
     m: pd.DataFrame, previous: pd.DataFrame, s: MomentSettings, excluded: list[pd.DataFrame]
 ) -> pd.DataFrame:
-    prev = previous[[AC.customer_id, AC.trigger_id, AC.due_date, AC.moment_key]].copy()
-    prev[AC.due_date] = pd.to_datetime(prev[AC.due_date])
+    prev = previous[[AC.customer_id, AC.trigger_id, AC.due_date, AC.moment_key]]
     again = isin(m[MC.moment_key], prev[AC.moment_key])
     _count(excluded, m.loc[again], "already planned")
     m = m.loc[~again]
@@ -462,12 +562,7 @@ def _against_previous(
     too_soon = before.notna() & ((m[MC.due_date] - before).dt.days < repeat)
     _count(excluded, m.loc[too_soon], "repeat too soon")
     m = m.loc[~too_soon]
-    # spacing against any earlier moment for the customer
-    latest = prev.groupby(AC.customer_id)[AC.due_date].max()
-    near = lookup(m[MC.customer_id], latest)
-    clash = near.notna() & ((m[MC.due_date] - near).dt.days.abs() < s.min_days_between)
-    _count(excluded, m.loc[clash], "spacing")
-    return m.loc[~clash]
+    return m
 
 
 # ---------------------------------------------------------------------------
@@ -511,28 +606,65 @@ def write_action_list(actions: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def read_action_lists(folder: str | Path, before: Any = None) -> pd.DataFrame:
-    """Earlier action lists in a folder (``actions_*.csv``), made before ``before``.
+PREVIOUS_COLUMNS = (AC.customer_id, AC.trigger_id, AC.due_date, AC.moment_key)
 
-    Used as ``previous`` for :func:`build_action_list` so weekly runs do not repeat
-    themselves.
-    """
-    files = sorted(Path(folder).glob("actions_*.csv"))
+
+def list_day(path: str | Path) -> pd.Timestamp | None:
+    """The day of an action list from its name ``actions_YYYY-MM-DD.csv`` (else None)."""
+    stem = Path(path).stem
+    if not stem.startswith("actions_"):
+        return None
+    text = stem.removeprefix("actions_")
+    if len(text) != 10:
+        return None
+    stamp = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    return None if pd.isna(stamp) else pd.Timestamp(stamp)
+
+
+def is_action_list(path: str | Path) -> bool:
+    """Whether a CSV file starts with the action list's header (:data:`ACTION_COLUMNS`)."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            head = f.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return set(PREVIOUS_COLUMNS) <= set(head.split(","))
+
+
+def action_list_files(folder: str | Path, before: Any = None) -> list[Path]:
+    """Earlier action lists in a folder: ``actions_YYYY-MM-DD.csv`` dated before ``before``."""
     cutoff = pd.Timestamp(before).normalize() if before is not None else None
+    out = []
+    for f in sorted(Path(folder).glob("actions_*.csv")):
+        stamp = list_day(f)
+        if stamp is None or (cutoff is not None and stamp >= cutoff):
+            continue
+        out.append(f)
+    return out
+
+
+def read_action_lists(folder: str | Path | Iterable[Path], before: Any = None) -> pd.DataFrame:
+    """Earlier action lists (``actions_YYYY-MM-DD.csv``) made before ``before``.
+
+    ``folder`` is a folder (its lists dated before ``before``) or the list files
+    themselves. Used as ``previous`` for :func:`build_action_list` so weekly runs do
+    not repeat themselves. A moment in several lists counts once (its latest list).
+    """
+    files = (
+        action_list_files(folder, before)
+        if isinstance(folder, str | Path)
+        else [Path(f) for f in folder]
+    )
+    cols = [*PREVIOUS_COLUMNS, AC.channel, AC.group]
     frames = []
     for f in files:
-        stamp = pd.to_datetime(f.stem.removeprefix("actions_"), errors="coerce")
-        if cutoff is not None and (pd.isna(stamp) or stamp >= cutoff):
-            continue
-        df = pd.read_csv(
-            f,
-            dtype="string",
-            encoding="utf-8-sig",
-            usecols=[AC.customer_id, AC.trigger_id, AC.due_date, AC.moment_key],
-        )
-        frames.append(df)
+        df = pd.read_csv(f, dtype="string", encoding="utf-8-sig", usecols=lambda c: c in cols)
+        frames.append(df.reindex(columns=cols))
     if not frames:
-        return pd.DataFrame(columns=[AC.customer_id, AC.trigger_id, AC.due_date, AC.moment_key])
+        return pd.DataFrame({c: pd.Series([], dtype="string") for c in cols}).assign(
+            **{AC.due_date: pd.Series([], dtype="datetime64[ns]")}
+        )
     out = pd.concat(frames, ignore_index=True)
+    out = out.drop_duplicates(AC.moment_key, keep="last").reset_index(drop=True)
     out[AC.due_date] = pd.to_datetime(out[AC.due_date])
     return out

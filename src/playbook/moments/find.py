@@ -123,12 +123,15 @@ def evaluate(
     clv: pd.DataFrame | None = None,
     horizon_days: int = 0,
     due_between: tuple[Any, Any] | None = None,
+    anonymised: dict[str, int] | None = None,
 ) -> tuple[Arrays, dict[str, str]]:
     """The moments of the chosen triggers as arrays (``tix`` = index in ``chosen``).
 
     The engine behind :func:`find_moments` and :func:`playbook.moments.backtest`:
     integer codes only, no strings, so it can run for every week of a season.
-    Anonymised customers are removed; ``value`` is filled in.
+    Anonymised customers are removed (counted per trigger id in ``anonymised`` when a
+    dict is given); ``value`` is filled in. Moments are due on or before the last day
+    of the horizon: the as-of day plus ``horizon_days - 1`` (the as-of day alone for 0).
     """
     t = np.int64(as_of.value)
     today = day(t)
@@ -143,7 +146,8 @@ def evaluate(
             lo = day(np.int64(pd.Timestamp(due_between[0]).value))
             hi = day(np.int64(pd.Timestamp(due_between[1]).value))
         else:
-            lo, hi = today - days(tc.window_days), today + days(horizon_days)
+            lo = today - days(tc.window_days)
+            hi = today + days(max(int(horizon_days), 1) - 1)  # N days: as-of … as-of + N - 1
         ev = Evaluation(
             data,
             t,
@@ -166,7 +170,10 @@ def evaluate(
             keep = (due >= lo) & (due <= hi)
         else:
             keep = (raw["expires"] >= today) & (due <= hi)
-        keep &= ~data.anonymised[raw["cust"]]
+        anon = data.anonymised[raw["cust"]]
+        if anonymised is not None and (keep & anon).any():
+            anonymised[tc.id] = anonymised.get(tc.id, 0) + int((keep & anon).sum())
+        keep &= ~anon
         part = take(raw, keep)
         part["tix"] = np.full(len(part["cust"]), i, dtype=np.int64)
         if tc.value is not None:
@@ -223,8 +230,10 @@ def find_moments(
         Lifetime-value predictions (``customer_id, clv, p_alive``): enables the
         at-risk trigger and values customers by their lifetime value.
     horizon_days : int, optional
-        Return moments due up to this many days ahead (default: ``horizon_days`` of the
-        settings). Moments already due are returned while still open (not expired).
+        Return moments due in the next this many days, the as-of day included: due
+        dates from the as-of day to as-of + ``horizon_days`` - 1 (28: four weeks;
+        0 or 1: the as-of day alone). Default: ``horizon_days`` of the settings.
+        Moments already due are returned while still open (not expired).
     due_between : (date-like, date-like), optional
         Instead of the open/ahead rule: exactly the moments due in this closed range of
         days (used by :func:`playbook.moments.backtest`).
@@ -237,13 +246,16 @@ def find_moments(
         One row per moment, columns :data:`MOMENT_COLUMNS` (names in
         :class:`MomentCols`), sorted by due date then priority (highest first).
         ``attrs["skipped"]`` maps each skipped trigger to what it needs;
-        ``attrs["as_of"]`` is the as-of instant. Anonymised customers never appear.
+        ``attrs["as_of"]`` is the as-of instant. Anonymised customers never appear:
+        ``attrs["anonymised"]`` counts their moments per trigger id (so an action list
+        can count them as left out).
     """
     data = source if isinstance(source, MomentData) else prepare_moments(source)
     s = settings or moment_settings(cfg)
     as_of = pd.Timestamp(as_of)
     wanted = None if triggers is None else set(triggers)
     chosen = [tc for tc in s.enabled if wanted is None or tc.id in wanted]
+    anonymised: dict[str, int] = {}
     if features is None and any(tc.custom for tc in chosen):
         features = _features(data, as_of, cfg)
     raw, skipped = evaluate(
@@ -255,9 +267,11 @@ def find_moments(
         clv=clv,
         horizon_days=s.horizon_days if horizon_days is None else int(horizon_days),
         due_between=due_between,
+        anonymised=anonymised,
     )
     out = materialise(raw, data, chosen)
     out.attrs["skipped"] = skipped
+    out.attrs["anonymised"] = anonymised
     out.attrs["as_of"] = as_of
     return out
 
