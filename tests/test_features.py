@@ -272,6 +272,8 @@ def test_summary_has_no_customer_rows(org: Tables) -> None:
     assert "customer_id" not in s.columns
     assert set(s["feature"]) <= set(features.FEATURE_COLUMNS)
     assert s.set_index("feature").loc[FC.frequency, "typical"] == "median 2"
+    # channels read as the report names them ("online" is "Online")
+    assert s.set_index("feature").loc[FC.preferred_channel, "typical"].startswith("Online (")
     hidden = features.feature_summary(f, min_group=10)  # three customers: too few to show
     assert (hidden["typical"] == "–").all() and hidden.attrs["suppressed"] == 1
 

@@ -1092,3 +1092,32 @@ def test_rendered_pages_give_no_hidden_row_away(small_org: Path, tmp_path: Path)
     for org, min_group in ((big, 50), (tiny, 10)):
         result = render_season(org, reports_root=tmp_path / f"reports-{org.name}", only=["30"])
         _check_journey_page(_assert_clean(result.output_dir), min_group)
+
+
+def test_the_channel_chart_names_channels_in_plain_words() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mix = pd.DataFrame(
+        {"online": [0.5, 0.7], "phone": [0.2, 0.1], "box_office": [0.3, 0.2]},
+        index=pd.Index(["Loyal", "All visits"], name="tier"),
+    )
+    fig = journey.channel_chart(mix)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    plt.close(fig)
+    assert legend == ["Online", "Phone", "Box office"]
+    assert list(mix.columns) == ["online", "phone", "box_office"]  # the caller's frame stays
+
+
+def test_the_first_timer_table_by_channel_shows_plain_words(monkeypatch) -> None:
+    from playbook import report
+
+    table = pd.DataFrame({"channel": ["online", "box_office", OTHER], "first_timers": [40, 25, 12]})
+    shown: list[object] = []
+    monkeypatch.setattr(report, "display", shown.append)
+    journey.show_table(table)
+    html = shown[0].to_html()
+    assert ">Box office</td>" in html and ">Online</td>" in html and f">{OTHER}</td>" in html
+    assert "box_office" not in html

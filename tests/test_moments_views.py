@@ -212,6 +212,14 @@ def test_channel_table_says_an_unsubscribe_closes_email() -> None:
     from playbook.moments import channel_table
 
     t = channel_table(SETTINGS).set_index("channel")["consent needed"]
-    assert t["Email"] == "email (and no unsubscribe since)"
-    assert t["Letter"] == "post"
-    assert t["Note on the seat"] == "none (no contact details used)"
+    assert t["Email"] == "Email (and no unsubscribe since)"
+    assert t["Letter"] == "Post"
+    assert t["Note on the seat"] == "None (no contact details used)"
+
+
+def test_channel_table_reads_consents_in_plain_words() -> None:
+    from playbook.moments import channel_table
+
+    t = channel_table(SETTINGS).set_index("channel")["consent needed"]
+    assert t["Text message"] == "SMS" and t["Phone call"] == "Phone"
+    assert not t.str.contains(r"^(?:post|sms|phone|email)\b").any()

@@ -874,7 +874,12 @@ def feature_summary(
             continue
         if not pd.api.types.is_numeric_dtype(s):
             top = s.dropna().value_counts()
-            typical = f"{top.index[0]} ({top.iloc[0] / len(s):.0%})" if len(top) else "–"
+            name = top.index[0] if len(top) else ""
+            if col == FC.preferred_channel:
+                from playbook.report import channel_words  # as the report names channels
+
+                name = channel_words(name)
+            typical = f"{name} ({top.iloc[0] / len(s):.0%})" if len(top) else "–"
             rows.append({"feature": col, "meaning": doc, "typical": typical})
             continue
         filled = s.notna().mean() if len(s) else 0.0

@@ -1686,9 +1686,14 @@ def lead_time_chart(bands: pd.DataFrame) -> Figure | None:
 
 
 def channel_chart(mix: pd.DataFrame) -> Figure | None:
-    """How each tier books (from :func:`channel_mix`)."""
+    """How each tier books (from :func:`channel_mix`); channels in plain words ("Box office")."""
+    from playbook.report import channel_words
+
     return share_chart(
-        mix, title="How each tier books", legend="Channel", xlabel="Share of the tier's visits"
+        mix.rename(columns=channel_words),
+        title="How each tier books",
+        legend="Channel",
+        xlabel="Share of the tier's visits",
     )
 
 

@@ -8,8 +8,9 @@ returns a :class:`Context` the rest of the notebook reads from.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,25 @@ UNLOCKS: dict[str, str] = {
     "interactions": "email clicks, the 'discover' stage and click-without-booking moments",
     "survey_responses": "NPS, the 'reflect' stage, promoter and detractor moments",
 }
+
+
+# Canonical channel values (sales channels, consent channels, moment channels) as people
+# read them. Values not listed read as their words (``seat_note`` → "Seat note").
+CHANNEL_WORDS: dict[str, str] = {
+    "online": "Online",
+    "web": "Web",
+    "phone": "Phone",
+    "phone_call": "Phone call",
+    "box_office": "Box office",
+    "email": "Email",
+    "post": "Post",
+    "sms": "SMS",
+    "other": "Other",
+    "unknown": "Unknown",
+}
+
+# Columns of a shown table whose values are canonical channel values.
+CHANNEL_COLUMNS = ("channel",)
 
 
 @dataclass(frozen=True)
@@ -127,6 +147,44 @@ def missing_note(ctx: Context, needed: Iterable[str], what: str) -> bool:
     return False
 
 
+def channel_words(value: object, labels: Mapping[str, str] | None = None) -> object:
+    """A canonical channel value in plain words, for tables and charts people read.
+
+    The one place channel values become display words; exports for systems (action
+    lists, CSV, Parquet) keep the canonical values.
+
+    Parameters
+    ----------
+    value : object
+        A channel value such as ``"box_office"``. Anything that is not a canonical
+        (lower-case, ``_``-joined) word is returned as it is: missing values, words
+        already written for people ("Email", "Other (small groups)").
+    labels : mapping, optional
+        This organisation's own labels, which win (the moment channels' ``label``
+        setting: ``{"post": "Letter"}``).
+
+    Examples
+    --------
+    >>> channel_words("box_office")
+    'Box office'
+    >>> channel_words("sms")
+    'SMS'
+    >>> channel_words("post", {"post": "Letter"})
+    'Letter'
+    >>> channel_words("Other (small groups)")
+    'Other (small groups)'
+    """
+    if not isinstance(value, str):
+        return value
+    if labels and value in labels:
+        return labels[value]
+    if value in CHANNEL_WORDS:
+        return CHANNEL_WORDS[value]
+    if re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", value):
+        return (value[0].upper() + value[1:]).replace("_", " ")
+    return value
+
+
 def show(
     df: pd.DataFrame,
     *,
@@ -146,7 +204,18 @@ def show(
         return
     display(styled_table(df, money=money, pct=pct, ctx=ctx))
     if df.attrs.get("footnote"):
-        display(Markdown(f"*{df.attrs['footnote']}*"))
+        display(Markdown(f"*{_channel_footnote(df, str(df.attrs['footnote']))}*"))
+
+
+def _channel_footnote(df: pd.DataFrame, text: str) -> str:
+    """A footnote naming channel values in quotes ("box_office") names them as shown."""
+    for c in CHANNEL_COLUMNS:
+        if c in df.columns:
+            for raw in pd.unique(df[c].dropna()):
+                shown = channel_words(raw)
+                if shown != raw:
+                    text = text.replace(f'"{raw}"', f'"{shown}"')
+    return text
 
 
 def styled_table(
@@ -158,6 +227,10 @@ def styled_table(
 ) -> Any:
     """The table :func:`show` displays: formatted cells and headings in plain words.
 
+    Channel values (a ``channel`` column) read in plain words (:func:`channel_words`).
+    Dates and figures never break over two lines: their cells are ``nowrap``; text
+    columns still wrap, so a wide table does not overflow the page.
+
     Returns
     -------
     pandas.io.formats.style.Styler
@@ -165,6 +238,9 @@ def styled_table(
     currency = ctx.config.currency if ctx is not None else "GBP"
     if not isinstance(df.index, pd.MultiIndex):
         df = df.rename_axis(index=heading(df.index.name))  # a new frame: the caller's stays
+    channels = [c for c in CHANNEL_COLUMNS if c in df.columns and not df[c].empty]
+    if channels and not isinstance(df.columns, pd.MultiIndex) and df.columns.is_unique:
+        df = df.assign(**{c: df[c].map(channel_words) for c in channels})
     fmt: dict[object, object] = {}
     for c in df.columns:
         if pd.api.types.is_integer_dtype(df[c]):
@@ -188,7 +264,49 @@ def styled_table(
             [{"selector": f"th.col_heading.col{i}", "props": "text-align: left;"} for i in where],
             overwrite=False,
         )
+    keep = [i for i, c in enumerate(df.columns) if _keeps_on_one_line(df.iloc[:, i], c in fmt)]
+    rules = [{"selector": f"td.col{i}", "props": "white-space: nowrap;"} for i in keep]
+    shown_index = not isinstance(df.index, (pd.MultiIndex, pd.RangeIndex))
+    if shown_index and _keeps_on_one_line(df.index.to_series()):
+        rules.append({"selector": "th.row_heading", "props": "white-space: nowrap;"})
+    if rules:  # one rule per column (not per cell): the page stays light
+        styled = styled.set_table_styles(rules, overwrite=False)
     return styled
+
+
+# A cell that reads as one figure: a date ("2022-09-01", "1 Sep 2022", "Sep 2022",
+# "2022-09-01 19:30"), a season ("2024-25"), an amount or a share ("£1,234", "−2.4%",
+# "+11.7 points", "12 days"), or the dash of a hidden figure.
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+_FIGURE = re.compile(
+    r"\s*(?:"
+    r"\d{4}-\d{2}(?:-\d{2})?(?:[ T]\d{2}:\d{2}(?::\d{2})?)?"  # ISO date / time
+    rf"|(?:\d{{1,2}} )?{_MONTH}(?: \d{{2,4}})?"  # 1 Sep 2022, Sep 2022, 01 Sep
+    r"|\d{1,2}/\d{1,2}/\d{2,4}"  # 01/09/2022
+    r"|\d{4}-\d{2,4}"  # season 2024-25
+    r"|[+\-\u2212]?[£$€]?[+\-\u2212]?\d[\d,]*(?:\.\d+)?\s?(?:[%kmx×]|[A-Z]{3}"
+    r"|points?|days?|weeks?|months?|years?|pp)?"  # amounts, shares, durations
+    r"|[–—-]"  # a hidden figure
+    r")\s*"
+)
+
+
+def _keeps_on_one_line(values: pd.Series, formatted: bool = False) -> bool:
+    """Whether a column holds dates or figures only (so its cells should not wrap)."""
+    if formatted or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return True
+    if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
+        return True
+    present = values.dropna()
+    if present.empty:
+        return False
+    if present.map(lambda v: isinstance(v, (pd.Timestamp, date))).all():
+        return True
+    text = present.astype(str)
+    return bool(text.str.fullmatch(_FIGURE).all()) and not text.str.fullmatch(r"\s*[–—-]\s*").all()
 
 
 def _percent(value: float) -> str:

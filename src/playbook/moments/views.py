@@ -143,16 +143,19 @@ def channel_table(settings: MomentSettings) -> pd.DataFrame:
     """Channels, the consent each needs and the weekly capacity of staff channels.
 
     Email consent counts only until the customer unsubscribes (an ``unsubscribe``
-    interaction after their latest email consent date); the table says so.
+    interaction after their latest email consent date); the table says so. Channels
+    read by their labels, consents in plain words ("SMS", not ``sms``).
     """
+    from playbook.report import channel_words
+
     return pd.DataFrame(
         [
             {
                 "channel": ch.label,
                 "consent needed": (
-                    "email (and no unsubscribe since)"
+                    "Email (and no unsubscribe since)"
                     if ch.consent == "email"
-                    else ch.consent or "none (no contact details used)"
+                    else channel_words(ch.consent) or "None (no contact details used)"
                 ),
                 "weekly capacity": "not limited"
                 if ch.weekly_capacity is None
@@ -211,7 +214,7 @@ def plan_moments(ctx: Any, *, horizon_days: int | None = None, with_clv: bool = 
     ctx : playbook.report.Context
         From ``report.start``.
     horizon_days : int, optional
-        Days ahead (default: the ``horizon_days`` setting).
+        Days to cover, the as-of day included (default: the ``horizon_days`` setting).
     with_clv : bool
         Fit lifetime value (for the at-risk trigger and customer values).
     """
