@@ -120,3 +120,49 @@ def test_undated_action_lists_next_to_out_are_named_not_silently_ignored(
     text = capsys.readouterr().out
     assert "none found in" in text
     assert "Not read: 1 action list(s) whose names carry no date (week20.csv)" in text
+
+
+def _predictions(org: Path, observation_end: str) -> None:
+    """Lifetime-value files as ``playbook clv`` writes them (two made-up customers)."""
+    import json
+
+    folder = org / "clv"
+    folder.mkdir(exist_ok=True)
+    pd.DataFrame(
+        {"customer_id": ["a", "b"], "clv": [900.0, 10.0], "p_alive": [0.1, 0.9]}
+    ).to_parquet(folder / "clv_predictions.parquet", index=False)
+    (folder / "clv_params.json").write_text(json.dumps({"observation_end": observation_end}))
+
+
+def test_moments_use_lifetime_value_only_when_it_does_not_look_ahead_and_is_current(
+    small_org: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from playbook.commands.moments import usable_predictions
+    from playbook.config import load_org
+
+    org = tmp_path / "org"
+    shutil.copytree(small_org, org)
+    cfg = load_org(org)
+    day = pd.Timestamp("2025-05-15")
+    assert usable_predictions(cfg, day) == (None, None)  # none written: nothing to say
+    _predictions(org, "2025-05-16")  # made from a day after the list's day
+    clv, note = usable_predictions(cfg, day)
+    assert clv is None and "up to 2025-05-16, after this list's day (2025-05-15)" in note
+    _predictions(org, "2025-05-15")
+    clv, note = usable_predictions(cfg, day)
+    assert note is None and clv["customer_id"].tolist() == ["a", "b"]
+    # an intake after the predictions were made: they describe older data
+    intake = cfg.canonical_dir / "intake.json"
+    later = (org / "clv" / "clv_predictions.parquet").stat().st_mtime + 60
+    os.utime(intake, (later, later))
+    clv, note = usable_predictions(cfg, day)
+    assert clv is None and "made before the last intake" in note
+    # the command says so, and the at-risk trigger is skipped as without predictions
+    _predictions(org, "2025-06-30")
+    os.utime(org / "clv" / "clv_predictions.parquet", (later + 60, later + 60))
+    assert main(["moments", str(org), "--as-of", "2025-05-15"]) == 0
+    out = capsys.readouterr().out
+    assert "would look ahead" in out
+    assert "at_risk_patron skipped: needs clv" in out

@@ -16,15 +16,66 @@ dated lists in the ``--out`` folder, are read so weekly runs do not repeat a mom
 space a customer's moments and count staff time already planned (``--no-history`` to
 ignore them); the run says how many it found and where. Lifetime-value predictions
 written by ``playbook clv`` are used for the at-risk trigger when present (``--no-clv``
-to skip).
+to skip), unless they were made from purchases after the list's day or before the
+last intake: the run then says so.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CLV_FILE = Path("clv") / "clv_predictions.parquet"
+CLV_PARAMS = Path("clv") / "clv_params.json"
+
+
+def usable_predictions(cfg: Any, day: pd.Timestamp) -> tuple[pd.DataFrame | None, str | None]:
+    """The lifetime-value predictions ``playbook clv`` wrote, when a list of ``day`` may use them.
+
+    They are not used (and the note says why and what to run) when they were made from
+    purchases after ``day`` (the list would look ahead), or before the last intake (they
+    describe older data).
+
+    Returns
+    -------
+    (pandas.DataFrame or None, str or None)
+        The predictions, and a line for the console (None when there is nothing to say).
+    """
+    import json
+
+    import pandas as pd
+
+    path, params = cfg.org_dir / CLV_FILE, cfg.org_dir / CLV_PARAMS
+    if not path.exists():
+        return None, None
+    redo = (
+        f"What to do: run `playbook clv {cfg.org_dir} --calibration-end YYYY-MM-DD "
+        f"--observation-end {day.date()}` first, or use --no-clv."
+    )
+    try:
+        end = pd.Timestamp(json.loads(params.read_text(encoding="utf-8"))["observation_end"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, (
+            f"Lifetime-value predictions not used: {params} is missing or unreadable, so "
+            f"the day they were made as of is unknown. {redo}"
+        )
+    if end.normalize() > day:
+        return None, (
+            f"Lifetime-value predictions not used: they were made from purchases up to "
+            f"{end.date()}, after this list's day ({day.date()}), so they would look ahead. "
+            f"{redo}"
+        )
+    intake = cfg.canonical_dir / "intake.json"
+    if intake.exists() and path.stat().st_mtime < intake.stat().st_mtime:
+        return None, (
+            "Lifetime-value predictions not used: they were made before the last intake, "
+            f"from older data. {redo}"
+        )
+    return pd.read_parquet(path), None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,17 +135,14 @@ def run(args: argparse.Namespace) -> int:
     as_of = day + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
     settings = moment_settings(cfg)
     data = prepare_moments(load_tables(cfg))
-    clv = None
-    clv_path = cfg.org_dir / CLV_FILE
-    if not args.no_clv and clv_path.exists():
-        clv = pd.read_parquet(clv_path)
+    clv, clv_note = (None, None) if args.no_clv else usable_predictions(cfg, day)
     found = find_moments(
         data, as_of, settings=settings, cfg=cfg, clv=clv, horizon_days=args.horizon_days
     )
     history = cfg.org_dir / "moments"
     dated = history / f"actions_{day.date()}.csv"
     out = Path(args.out) if args.out else dated
-    previous, notes = None, []
+    previous, notes = None, [clv_note] if clv_note else []
     if args.no_history:
         notes.append("Earlier lists: not read (--no-history).")
     else:
