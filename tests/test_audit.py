@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -68,3 +69,22 @@ def test_a_season_of_a_few_customers_shows_no_figures_about_them(
         assert pd.isna(row[c]), c
     fig = audit.attendance_chart(ctx)
     assert fig is not None
+
+
+def test_a_season_in_progress_is_reported_as_of_the_data_end(
+    small_org: Path, tmp_path: Path
+) -> None:
+    from playbook.schema import OrderLines as OL
+
+    done = report.start(small_org, "", tmp_path / "out")
+    last = done.tables.order_lines[OL.purchase_time].max()
+    # the default season: the data end within 60 days of its end, so it counts as complete
+    assert done.season_end - last < pd.Timedelta(days=60)
+    assert done.data_end == last.normalize() + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+    assert not done.in_progress and done.as_of == done.season_end - pd.Timedelta(seconds=1)
+    # the same data cut four months before the season's end: still in progress, and
+    # nothing is dated after the last day with a purchase
+    cut = last - pd.DateOffset(months=4)
+    end = cut.normalize() + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+    early = dataclasses.replace(done, data_end=end)
+    assert early.in_progress and early.as_of == end

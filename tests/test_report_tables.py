@@ -135,3 +135,13 @@ def test_a_shown_channel_table_reads_in_plain_words(monkeypatch: pytest.MonkeyPa
     assert "box_office" not in html and ">online<" not in html
     assert isinstance(shown[1], Markdown) and '"Box office" is hidden' in shown[1].data
     assert df["channel"].tolist()[:2] == ["online", "box_office"]  # the caller's frame stays
+
+
+def test_table_ids_are_numbered_not_random() -> None:
+    # pandas gives each styled table a random id, so two renders of the same page
+    # differed; the ids are now numbered in the order tables are shown
+    df = pd.DataFrame({"a": [1, 2]})
+    first, second = styled_table(df).to_html(), styled_table(df).to_html()
+    ids = [re.findall(r'id="T_(\w+?)_', html) for html in (first, second)]
+    n = int(ids[0][0][1:])
+    assert set(ids[0]) == {f"t{n}"} and set(ids[1]) == {f"t{n + 1}"}

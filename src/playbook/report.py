@@ -7,6 +7,7 @@ returns a :class:`Context` the rest of the notebook reads from.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from playbook import charts
 from playbook.config import OrgConfig, load_org
 from playbook.errors import PlaybookError
 from playbook.schema import OrderLines as OL
-from playbook.seasons import default_season, season_bounds
+from playbook.seasons import GRACE_DAYS, default_season, season_bounds
 from playbook.tables import Tables, load_tables
 
 CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "AUD": "A$", "CAD": "C$", "NZD": "NZ$"}
@@ -59,6 +60,9 @@ CHANNEL_WORDS: dict[str, str] = {
 CHANNEL_COLUMNS = ("channel",)
 
 
+_TABLE_NUMBERS = itertools.count(1)
+
+
 @dataclass(frozen=True)
 class Context:
     """Everything a notebook needs about the organisation and the season it reports on."""
@@ -69,11 +73,30 @@ class Context:
     season_start: pd.Timestamp
     season_end: pd.Timestamp  # exclusive
     output_dir: Path
+    data_end: pd.Timestamp | None = None  # the last instant of the last day with a purchase
 
     @property
     def as_of(self) -> pd.Timestamp:
-        """The moment the season report is written as of (the season's last instant)."""
-        return self.season_end - pd.Timedelta(seconds=1)
+        """The moment the season report is written as of.
+
+        The season's last instant; for a season still in progress, the end of the last
+        day with a purchase, so that nothing (an action's due date, a customer's
+        recency) is dated after the data.
+        """
+        last = self.season_end - pd.Timedelta(seconds=1)
+        return self.data_end if self.in_progress else last
+
+    @property
+    def in_progress(self) -> bool:
+        """Whether the data end well before the season does.
+
+        A season whose data end within :data:`~playbook.seasons.GRACE_DAYS` of its end
+        counts as complete (box offices go quiet over a summer break), as for the
+        default season.
+        """
+        if self.data_end is None:
+            return False
+        return self.data_end + pd.Timedelta(days=GRACE_DAYS) < self.season_end
 
     @property
     def min_group(self) -> int:
@@ -123,7 +146,9 @@ def start(org_dir: str | Path, season: str | None = None, output_dir: str | Path
     out = Path(output_dir) if output_dir else Path.cwd()
     out.mkdir(parents=True, exist_ok=True)
     charts.use_theme()
-    return Context(cfg, tables, season, start_ts, end_ts, out)
+    last = pd.Timestamp(ol[OL.purchase_time].max()).normalize()
+    data_end = last + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+    return Context(cfg, tables, season, start_ts, end_ts, out, data_end)
 
 
 def missing_note(ctx: Context, needed: Iterable[str], what: str) -> bool:
@@ -251,7 +276,9 @@ def styled_table(
         fmt[c] = lambda v, cur=currency: format_money(v, cur)
     for c in pct:
         fmt[c] = _percent
-    styled = df.style.format(fmt, na_rep="–")
+    # ids numbered in the order tables are shown: unique on a page, the same every run
+    # (pandas' default is random, so two renders of the same data differed)
+    styled = df.style.format(fmt, na_rep="–").set_uuid(f"t{next(_TABLE_NUMBERS)}")
     if isinstance(df.index, pd.RangeIndex):
         styled = styled.hide(axis="index")
     if not isinstance(df.columns, pd.MultiIndex):

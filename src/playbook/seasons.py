@@ -80,7 +80,13 @@ def seasons_between(first: pd.Timestamp, last: pd.Timestamp, start_month: int) -
     return [season_label(y, start_month) for y in np.arange(a, b + 1)]
 
 
-def latest_complete_season(last_date: pd.Timestamp, start_month: int, grace_days: int = 60) -> str:
+# A season counts as complete when the data end within this many days of its end.
+GRACE_DAYS = 60
+
+
+def latest_complete_season(
+    last_date: pd.Timestamp, start_month: int, grace_days: int = GRACE_DAYS
+) -> str:
     """The most recent season that has (as good as) ended by ``last_date``.
 
     Box offices go quiet before a season ends (a summer break), so a season counts as
