@@ -19,6 +19,7 @@ from playbook.moments import (
     upcoming_hidden_note,
     upcoming_shown,
 )
+from playbook.privacy import OTHER
 
 SETTINGS = moment_settings()
 AS_OF = pd.Timestamp("2025-08-31 23:59:59")
@@ -206,6 +207,20 @@ def test_upcoming_by_week_with_nothing_small_masks_nothing() -> None:
     people = {("2025-09-01", "email"): 12, ("2025-09-01", "post"): 0, ("2025-09-08", "post"): 10}
     out = upcoming_by_week(week_plan(people), min_group=10)
     assert out.fillna(-1).to_numpy().tolist() == [[12, 0], [0, 10]]
+
+
+def test_a_channel_small_every_week_is_merged_instead_of_hiding_the_table() -> None:
+    # three calls a week: masked alone they leak through the week totals, and masking
+    # spread to every cell; merged with the letters (the smaller other channel) into
+    # one column of 3 + 38 = 41 a week, nothing needs hiding
+    weeks = ["2025-09-01", "2025-09-08", "2025-09-15"]
+    people = {}
+    for w in weeks:
+        people |= {(w, "email"): 80, (w, "post"): 38, (w, "phone_call"): 3}
+    out = upcoming_by_week(week_plan(people), min_group=10)
+    assert list(out.columns) == ["Email", OTHER]
+    assert out["Email"].tolist() == [80] * 3 and out[OTHER].tolist() == [41] * 3
+    assert out.attrs["suppressed"] == 0
 
 
 def test_channel_table_says_an_unsubscribe_closes_email() -> None:

@@ -25,7 +25,7 @@ from playbook.moments.data import MomentData, prepare_moments
 from playbook.moments.find import find_moments, missing_needs
 from playbook.moments.library import EPIC, STAGES, MomentSettings, moment_settings
 from playbook.moments.measure import backtest, backtest_summary, measurement_plan, weekly_volume
-from playbook.privacy import mask_count_table, suppress_small_groups
+from playbook.privacy import OTHER, mask_count_table, suppress_small_groups
 
 ACTIONS_FILE = "actions.csv"
 LIBRARY_FILE = "trigger_library.csv"
@@ -410,19 +410,25 @@ def upcoming_by_week(plan: MomentPlan, min_group: int = 10) -> pd.DataFrame:
     channel's total must be taken as known (:func:`playbook.privacy.mask_count_table`,
     which applies :func:`playbook.privacy.complementary_cells`). No row or column keeps
     a lone masked cell, and the masked cells of a row or column add up to at least
-    ``min_group`` customers. ``attrs["suppressed"]`` counts the masked cells.
+    ``min_group`` customers. ``attrs["suppressed"]`` counts the masked cells. A channel
+    mostly below ``min_group`` a week is first merged with the smallest other channel
+    into "Other (small groups)", so that a few calls a week do not hide the whole table.
     """
     a = plan.actions.loc[plan.actions[AC.group] != CONTROL]
     labels = {k: v.label for k, v in plan.settings.channels.items()}
     a = a.assign(channel=a[AC.channel].map(labels), week=a[AC.week].dt.strftime("%Y-%m-%d"))
     if a.empty:
         return pd.DataFrame()
+    a = a.assign(channel=_merged_small_channels(a, min_group))
     counts = a.pivot_table(
         index="week", columns="channel", values=AC.customer_id, aggfunc="size", fill_value=0
     )
     people = a.pivot_table(
         index="week", columns="channel", values=AC.customer_id, aggfunc="nunique", fill_value=0
     )
+    if OTHER in people.columns:  # the merged column last
+        order = [c for c in people.columns if c != OTHER] + [OTHER]
+        counts, people = counts[order], people[order]
     hidden = mask_count_table(people.to_numpy(), min_group)
     out = counts.astype("float64").mask(hidden)
     out = out.where(people > 0, 0.0)  # an empty cell reveals nobody
@@ -430,6 +436,36 @@ def upcoming_by_week(plan: MomentPlan, min_group: int = 10) -> pd.DataFrame:
     out = out.round().astype("Int64")
     out.attrs["suppressed"] = int(hidden.sum())
     return out
+
+
+def _merged_small_channels(a: pd.DataFrame, min_group: int) -> pd.Series:
+    """Channel labels, with channels too small to show week by week merged into one.
+
+    A channel whose weeks are mostly below ``min_group`` customers (a few phone calls a
+    week) would be masked in every week, and masking it alone leaks through the week
+    totals, so the masking spread to every channel and the table showed nothing. Such a
+    channel is merged with the smallest other one into "Other (small groups)" (again,
+    until no channel is mostly small or one is left); masking then handles the rest.
+    """
+    ch = a["channel"].astype("object")
+    while True:
+        people = a.assign(channel=ch).pivot_table(
+            index="week", columns="channel", values=AC.customer_id, aggfunc="nunique"
+        )
+        if people.shape[1] < 2:
+            return ch
+        filled = people.notna() & (people > 0)
+        small = (filled & (people < min_group)).sum() / filled.sum().clip(lower=1)
+        worst = small[small > 0.5]
+        if worst.empty:
+            return ch
+        totals = people.sum()
+        name = max(worst.index, key=lambda c: (worst[c], -totals[c], str(c)))
+        others = totals.drop(name)
+        partner = (
+            OTHER if OTHER in others.index else min(others.index, key=lambda c: (others[c], str(c)))
+        )
+        ch = ch.where(~ch.isin([name, partner]), OTHER)
 
 
 def exclusions(plan: MomentPlan, min_group: int = 10) -> pd.DataFrame:
