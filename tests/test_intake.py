@@ -506,3 +506,36 @@ def test_a_column_mixing_zoned_and_plain_times_gets_a_note(tmp_path: Path) -> No
     assert "instances.csv" in notes[0] and "'Start'" in notes[0]
     assert "1 row" in notes[0] and "2 rows" in notes[0] and "Europe/London" in notes[0]
     assert "'2024-10-05T18:30:00Z' in row 2" in notes[0]
+
+
+def test_do_not_contact_flag_is_read_with_its_words(tmp_path: Path) -> None:
+    """A 'Contact Status' export column mapped to do_not_contact, words given in values."""
+    files = dict(TINY_FILES)
+    files["customers.csv"] = """\
+        Customer ID,Postcode,DOB,Created,Contact Status
+        1001,SE1 7PB,14/02/1980,01/01/2020,Deceased
+        1002,M1 1AE,,03/03/2021,OK
+        1003,EH1 1YZ,,05/05/2022,
+        """
+    org_yaml = TINY_ORG_YAML.replace(
+        "      created_at: Created\n",
+        "      created_at: Created\n"
+        "      do_not_contact: Contact Status\n"
+        "    values:\n"
+        "      do_not_contact: {Deceased: true, Gone away: true, OK: false}\n",
+        1,
+    )
+    assert org_yaml != TINY_ORG_YAML
+    org = write_org(tmp_path / "org", files, org_yaml)
+    r = run_intake(org, today=TODAY)
+    ids = pd.read_parquet(org / "private" / "id_map.parquet")
+    source = dict(zip(ids["customer_id"], ids["source_customer_id"], strict=True))
+    cu = r.tables.customers
+    got = {source[k]: v for k, v in zip(cu["customer_id"], cu["do_not_contact"], strict=True)}
+    assert got == {"1001": True, "1002": False, "1003": False}  # blank: not flagged
+    assert str(cu["do_not_contact"].dtype) == "bool"
+
+
+def test_do_not_contact_defaults_to_false_when_not_mapped(tiny_org: Path) -> None:
+    cu = run_intake(tiny_org, today=TODAY).tables.customers
+    assert cu["do_not_contact"].tolist() == [False] * len(cu)

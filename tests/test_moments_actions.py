@@ -130,6 +130,72 @@ def test_anonymised_customers_never_appear_in_the_action_list() -> None:
     assert "GONE" not in set(found["customer_id"])
 
 
+def test_do_not_contact_customers_get_no_action_of_any_kind() -> None:
+    h = people("DEAD", "HERE", "GONEAWAY")
+    for c, flag in (("DEAD", True), ("HERE", False), ("GONEAWAY", True)):
+        h.rows["customers"] = [r for r in h.rows["customers"] if r["customer_id"] != c]
+        h.rows["customers"].append({"customer_id": c, "anonymised": False, "do_not_contact": flag})
+    m = moments(
+        [
+            {"customer_id": "DEAD", "trigger_id": "second_date"},
+            {"customer_id": "HERE", "trigger_id": "second_date"},
+            # service moments need no consent, but not even they reach a flagged customer
+            {"customer_id": "GONEAWAY", "trigger_id": "service_recovery", "kind": "service"},
+        ]
+    )
+    a = build_action_list(m, h.tables(), settings=settings())
+    assert a["customer_id"].tolist() == ["HERE"]
+    ex = excluded_table(a).sort_values("trigger_id").reset_index(drop=True)
+    assert ex.to_dict(orient="records") == [
+        {"trigger_id": "second_date", "reason": "do not contact", "moments": 1},
+        {"trigger_id": "service_recovery", "reason": "do not contact", "moments": 1},
+    ]
+    assert a.attrs["found"] == 3 == len(a) + ex["moments"].sum()
+    # they stay in the data: find_moments still finds their moments
+    found = find_moments(h.tables(), "2025-02-01 12:00", settings=settings())
+    assert {"DEAD", "HERE", "GONEAWAY"} <= set(found["customer_id"])
+    # and the backtest's channels (resolve_channels) give them none, not even a seat note
+    from playbook.moments import prepare_moments, resolve_channels
+
+    seat = moments(
+        [{"customer_id": c, "trigger_id": "repeat_production"} for c in ("DEAD", "HERE")]
+    )
+    got = resolve_channels(seat, prepare_moments(h.tables()), settings())
+    assert pd.isna(got.iloc[0]) and got.iloc[1] == "seat_note"
+
+
+def test_service_moments_never_use_a_channel_the_customer_opted_out_of() -> None:
+    h = people("QUIET", consent=())
+    for c in ("UNSURE", "NOEMAIL", "NOMAIL", "NOPHONE"):
+        h.book(c, "A", "2025-01-01 10:00")
+    h.consent("UNSURE", "email", "unknown").consent("NOEMAIL", "email", "withdrawn")
+    h.consent("NOMAIL", "email", "withdrawn").consent("NOMAIL", "post", "withdrawn")
+    h.consent("NOPHONE", "phone", "withdrawn")
+    sr = {"trigger_id": "service_recovery", "kind": "service"}
+    nps = {"trigger_id": "nps_detractor", "kind": "service"}
+    m = moments(
+        [
+            {"customer_id": "QUIET", **nps},  # never asked: a call, no consent needed
+            {"customer_id": "UNSURE", **sr},  # status unknown: not a no, email
+            {"customer_id": "NOEMAIL", **sr},  # said no to email: the letter instead
+            {"customer_id": "NOMAIL", **sr},  # said no to email and post: left out
+            {"customer_id": "NOPHONE", **nps},  # said no to phone: no call
+        ]
+    )
+    a = build_action_list(m, h.tables(), settings=settings())
+    assert a.set_index("customer_id")["channel"].to_dict() == {
+        "QUIET": "phone_call",
+        "UNSURE": "email",
+        "NOEMAIL": "post",
+    }
+    ex = excluded_table(a).sort_values("trigger_id").reset_index(drop=True)
+    assert ex.to_dict(orient="records") == [
+        {"trigger_id": "nps_detractor", "reason": "opted out", "moments": 1},
+        {"trigger_id": "service_recovery", "reason": "opted out", "moments": 1},
+    ]
+    assert a.attrs["found"] == 5 == len(a) + ex["moments"].sum()
+
+
 def unsubscribe_history() -> History:
     """Email consent dated 1 Feb 2025 for everyone; unsubscribes around it.
 

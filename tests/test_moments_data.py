@@ -218,3 +218,27 @@ def test_integer_and_text_ids_prepare_the_same_data(with_returns: bool) -> None:
     found = [find_moments(d, "2025-03-01", settings=DEFAULTS) for d in (a, b)]
     pd.testing.assert_frame_equal(found[0], found[1])
     assert len(found[0])
+
+
+def test_withdrawn_consents_and_do_not_contact_flags_per_customer() -> None:
+    h = History().perf("A", "P1", "2025-01-10 19:30")
+    for c in ("C1", "C2", "C3"):
+        h.book(c, "A", "2025-01-01 10:00")
+    h.rows["customers"] += [
+        {"customer_id": "C1", "anonymised": False, "do_not_contact": True},
+        {"customer_id": "C2", "anonymised": False, "do_not_contact": False},
+    ]  # C3 has no customer record: not flagged
+    h.consent("C1", "email", "withdrawn").consent("C2", "email", "granted")
+    h.consent("C2", "phone", "withdrawn").consent("C3", "email", "unknown")
+    d = prepare_moments(h.tables())
+    pos = {c: i for i, c in enumerate(d.ids)}
+    order = [pos[c] for c in ("C1", "C2", "C3")]
+    assert d.do_not_contact[order].tolist() == [True, False, False]
+    assert sorted(d.withdrawn) == ["email", "phone"]
+    assert d.withdrawn["email"][order].tolist() == [True, False, False]
+    assert d.withdrawn["phone"][order].tolist() == [False, True, False]
+    assert d.consent["email"][order].tolist() == [False, True, False]
+    # tables written before the column existed: nobody flagged
+    t = h.tables()
+    t.frames["customers"] = t.frames["customers"].drop(columns="do_not_contact")
+    assert not prepare_moments(t).do_not_contact.any()

@@ -76,6 +76,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "segment_code": ("segment", "audience spectrum", "mosaic", "segment code"),
     "created_at": ("created", "date created", "created date", "record created", "added"),
     "anonymised": ("anonymised", "anonymized", "erased", "forgotten"),
+    "do_not_contact": ("do not contact", "no contact", "deceased", "gone away", "dnc",
+                       "do not mail", "no mail"),
     "scanned_at": ("scan time", "scanned", "check in", "checked in at", "entry time"),
     "consent_date": ("updated", "consent date", "date of consent", "opt in date"),
     "occurred_at": ("timestamp", "time", "date", "sent at", "clicked at"),
@@ -273,11 +275,16 @@ _EXTRA_TARGETS: dict[str, tuple[Col, ...]] = {
 }
 
 
-def _score(name: str, kind: str, canon: str, col_kind: str, names: set[str]) -> float:
+def _name_match(name: str, names: set[str]) -> float:
+    """How close a source column's name is to a canonical column's names (1.0: one of them)."""
     n = _norm(name)
-    best = max((difflib.SequenceMatcher(None, n, s).ratio() for s in names), default=0.0)
     if n in names:
-        best = 1.0
+        return 1.0
+    return max((difflib.SequenceMatcher(None, n, s).ratio() for s in names), default=0.0)
+
+
+def _score(name: str, kind: str, canon: str, col_kind: str, names: set[str]) -> float:
+    best = _name_match(name, names)
     fit = _FITS.get(col_kind, {}).get(kind)
     if fit is None:
         fit = -0.4 if kind in _CLASHES.get(col_kind, set()) else -0.05
@@ -396,6 +403,10 @@ def _assign(
         names = synonyms.get(col.name, {_norm(col.name)})
         for src in usable:
             s = _score(src, kinds[src], col.name, col.kind, names)
+            if col.kind == "bool" and _name_match(src, names) < 0.6:
+                # a yes/no column goes to a flag only by its name: 'Do Not Contact' must
+                # never land on birthday_consent just for holding yes/no words
+                continue
             if col.required:
                 s += 0.02
             pairs.append((s, col.name, src))

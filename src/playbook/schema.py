@@ -112,6 +112,7 @@ class Customers:
     segment_code = "segment_code"
     created_at = "created_at"
     anonymised = "anonymised"
+    do_not_contact = "do_not_contact"
 
 
 class Consents:
@@ -235,6 +236,12 @@ TABLES: dict[str, Table] = {
                 Col("segment_code", "str", doc="external segment, e.g. Audience Spectrum"),
                 Col("created_at", "datetime", doc="when the record was created"),
                 Col("anonymised", "bool", nullable=False, doc="erased / anonymised flag"),
+                Col(
+                    "do_not_contact",
+                    "bool",
+                    nullable=False,
+                    doc="never contact (deceased, gone away, do not contact); kept in analyses",
+                ),
             ),
             key=("customer_id",),
             doc="one row per customer",
@@ -435,6 +442,7 @@ _DEFAULTS: dict[tuple[str, str], object] = {
     ("order_lines", "is_comp"): False,
     ("performances", "cancelled"): False,
     ("customers", "anonymised"): False,
+    ("customers", "do_not_contact"): False,
 }
 
 

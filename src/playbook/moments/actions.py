@@ -2,16 +2,20 @@
 
 :func:`build_action_list` applies the rules, in this order:
 
-1. **Anonymised customers never appear.**
+1. **Anonymised customers never appear**, and customers flagged ``do_not_contact``
+   (deceased, gone away, do not contact) get no action of any kind (reason ``do not
+   contact``); their moments still count as found, and they stay in every analysis.
 2. **Consent.** Each trigger names its channels in order of preference; a moment goes
    through the first channel the customer has granted (``consents.status`` is
    ``granted``). Channels that use no contact details (a note on the seat) need none.
    Service moments (an apology, a call after a complaint) follow the organisation's
-   policy ``service_requires_consent`` (default: no consent needed). An email
-   **unsubscribe** (an ``unsubscribe`` interaction) dated after the customer's latest
-   email consent date, and on or before the day of the list, closes email for every
-   moment: the moment moves to the trigger's next consented channel, or is left out
-   (reason ``unsubscribed``).
+   policy ``service_requires_consent`` (default ``false``: no consent needed where the
+   customer has not said no). No moment, service ones included, ever uses a channel the
+   customer has withdrawn (``consents.status`` is ``withdrawn``) or unsubscribed from:
+   an email **unsubscribe** (an ``unsubscribe`` interaction) dated after the customer's
+   latest email consent date, and on or before the day of the list, closes email. The
+   moment moves to the trigger's next allowed channel, or is left out (reason
+   ``unsubscribed``, ``opted out`` or ``no consent``).
 3. **Not again too soon.** With earlier action lists given (``previous``), a moment
    already planned is not planned twice, and a trigger does not repeat for a customer
    within its ``repeat_after_days``.
@@ -43,7 +47,7 @@
 
 Every moment found is accounted for: found = actions + held back (control) + left out,
 where every moment left out (anonymised customers' ones included, from
-``moments.attrs["anonymised"]``) is counted by trigger and reason:
+``moments.attrs["anonymised"]``, and do-not-contact customers' ones) is counted by trigger and reason:
 :func:`excluded_table`.
 """
 
@@ -105,6 +109,11 @@ ACTION_COLUMNS: tuple[str, ...] = tuple(
 # Reasons a moment does not reach the list.
 REASONS: dict[str, str] = {
     "anonymised": "the customer record is anonymised",
+    "do not contact": "the customer is flagged do not contact (deceased, gone away, …)",
+    "opted out": (
+        "the customer withdrew consent (opted out) on the trigger's channels, and no other "
+        "channel is allowed"
+    ),
     "no consent": "no consent on any of the trigger's channels",
     "unsubscribed": (
         "unsubscribed from email since their last email consent, and no consent on the "
@@ -180,10 +189,15 @@ def resolve_channels(
     *,
     as_of: Any = None,
     unsubscribes: bool = True,
+    withdrawals: bool = True,
 ) -> pd.Series:
     """The channel each moment goes through: the first of its trigger's channels allowed.
 
-    Missing where no channel is allowed (no consent).
+    Missing where no channel is allowed (no consent), and for customers flagged
+    ``do_not_contact``. A channel is allowed when the
+    customer granted its consent, or, for a service moment when
+    ``service_requires_consent`` is false, when they have not withdrawn it; never after
+    an email unsubscribe (for email), nor where the consent is ``withdrawn``.
 
     Parameters
     ----------
@@ -201,11 +215,21 @@ def resolve_channels(
     unsubscribes : bool
         Whether email unsubscribes count (``False`` only to tell, for a moment left
         without a channel, whether the unsubscribe was the reason).
+    withdrawals : bool
+        Whether withdrawn consents close their channel to service moments (``False``
+        only to tell whether an opt-out was the reason).
     """
     out = pd.Series(pd.NA, index=moments.index, dtype="string")
     if moments.empty:
         return out
-    first = channel_options(moments, data, settings, as_of=as_of, unsubscribes=unsubscribes)[:, 0]
+    first = channel_options(
+        moments,
+        data,
+        settings,
+        as_of=as_of,
+        unsubscribes=unsubscribes,
+        withdrawals=withdrawals,
+    )[:, 0]
     return pd.Series(first, index=moments.index, dtype="string")
 
 
@@ -216,6 +240,7 @@ def channel_options(
     *,
     as_of: Any = None,
     unsubscribes: bool = True,
+    withdrawals: bool = True,
 ) -> np.ndarray:
     """Every channel each moment may go through, in its trigger's order of preference.
 
@@ -253,11 +278,18 @@ def channel_options(
                     if flags is not None
                     else np.zeros(len(pos), dtype=bool)
                 )
-                allowed = granted | free_service[pos]
+                said_no = data.withdrawn.get(ch.consent) if withdrawals else None
+                if said_no is not None and len(said_no):
+                    not_withdrawn = ~(said_no[np.maximum(c, 0)] & (c >= 0))
+                else:
+                    not_withdrawn = np.ones(len(pos), dtype=bool)
+                allowed = granted | (free_service[pos] & not_withdrawn)
                 if ch.consent == "email":
                     allowed &= ~unsubscribed[pos]
             out[pos[allowed], filled[allowed]] = name
             filled += allowed
+    if len(data.do_not_contact):  # no channel at all, not even a seat note
+        out[(codes >= 0) & data.do_not_contact[np.maximum(codes, 0)]] = None
     return out
 
 
@@ -469,7 +501,12 @@ def build_action_list(
     codes = locate(m[MC.customer_id], data.ids)
     anon = (codes >= 0) & data.anonymised[np.maximum(codes, 0)]
     _count(excluded, m.loc[anon], "anonymised")
-    m = m.loc[~anon]
+    # do not contact (deceased, gone away …): no action of any kind
+    dnc = np.zeros(len(codes), dtype=bool)
+    if len(data.do_not_contact):
+        dnc = (codes >= 0) & data.do_not_contact[np.maximum(codes, 0)] & ~anon
+    _count(excluded, m.loc[dnc], "do not contact")
+    m = m.loc[~anon & ~dnc]
 
     # 2. consent (an email unsubscribe since the last email consent closes email)
     opts = channel_options(m, data, s, as_of=today)
@@ -479,8 +516,11 @@ def build_action_list(
     m[AC.channel] = pd.Series(opts[:, 0], index=m.index, dtype="string")
     lost = m.loc[m[AC.channel].isna()]
     by_unsub = resolve_channels(lost, data, s, unsubscribes=False).notna()
+    both_off = resolve_channels(lost, data, s, unsubscribes=False, withdrawals=False)
+    by_opt_out = ~by_unsub & both_off.notna()
     _count(excluded, lost.loc[by_unsub], "unsubscribed")
-    _count(excluded, lost.loc[~by_unsub], "no consent")
+    _count(excluded, lost.loc[by_opt_out], "opted out")
+    _count(excluded, lost.loc[~by_unsub & ~by_opt_out], "no consent")
     m = m.loc[m[AC.channel].notna()].copy()
     m[MC.due_date] = m[MC.due_date].where(m[MC.due_date] >= today, today)
 

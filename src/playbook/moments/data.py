@@ -303,6 +303,12 @@ class MomentData:
         after their latest email consent date (any unsubscribe when that date is
         missing); the maximum int64 when there is none. From that time on, email
         consent no longer counts (:func:`playbook.moments.resolve_channels`).
+    withdrawn : dict of str to numpy.ndarray
+        Per consent channel, a boolean per customer: status ``withdrawn`` (an explicit
+        opt-out; no moment of any kind goes through that channel).
+    do_not_contact : numpy.ndarray
+        Per customer: flagged ``do_not_contact`` (deceased, gone away, do not contact).
+        They stay in moments found but get no action of any kind.
     available : frozenset of str
         Tables with rows, plus ``table.column`` entries for optional columns with values.
     """
@@ -328,6 +334,8 @@ class MomentData:
     consent: dict[str, np.ndarray]
     available: frozenset[str]
     email_unsubscribed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    withdrawn: dict[str, np.ndarray] = field(default_factory=dict)
+    do_not_contact: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     tables: Tables | None = field(default=None, repr=False)
     cache: dict = field(default_factory=dict, repr=False)  # as-of independent results
 
@@ -714,6 +722,10 @@ def prepare_moments(tables: Tables) -> MomentData:
     ok = ccode >= 0
     anonymised = np.zeros(n, dtype=bool)
     anonymised[ccode[ok]] = cu[CU.anonymised].to_numpy(dtype=bool)[ok]
+    do_not_contact = np.zeros(n, dtype=bool)
+    if CU.do_not_contact in cu:  # tables from before the column existed have none
+        dnc = cu[CU.do_not_contact].to_numpy(dtype=bool, na_value=False)
+        do_not_contact[ccode[ok]] = dnc[ok]
     birth_month = np.zeros(n, dtype=np.int64)
     birth_day = np.zeros(n, dtype=np.int64)
     bm = cu[CU.birth_month].fillna(0).to_numpy(dtype=np.int64)
@@ -731,6 +743,13 @@ def prepare_moments(tables: Tables) -> MomentData:
         c = cust_codes["consents"][granted & (channel == code)]
         flag[c[c >= 0]] = True
         consent[str(names[code]) if code >= 0 else str(pd.NA)] = flag
+    withdrawn: dict[str, np.ndarray] = {}
+    said_no = (cs[CO.status] == "withdrawn").to_numpy(dtype=bool, na_value=False)
+    for code in pd.unique(channel[said_no & (channel >= 0)]):
+        flag = np.zeros(n, dtype=bool)
+        c = cust_codes["consents"][said_no & (channel == code)]
+        flag[c[c >= 0]] = True
+        withdrawn[str(names[code])] = flag
     email_unsubscribed = _email_unsubscribed(
         n, it, cust_codes["interactions"], cs, cust_codes["consents"]
     )
@@ -757,6 +776,8 @@ def prepare_moments(tables: Tables) -> MomentData:
         consent=consent,
         available=frozenset(available),
         email_unsubscribed=email_unsubscribed,
+        withdrawn=withdrawn,
+        do_not_contact=do_not_contact,
         tables=tables,
     )
 
