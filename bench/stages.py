@@ -133,17 +133,7 @@ def intake_files(org: Path) -> list[Path]:
     from playbook import presets
     from playbook.config import load_org
 
-    cfg = load_org(org)
-    sources = presets.expand_sources(cfg.sources, cfg.settings.get("preset"), cfg.org_dir)
-    files: list[Path] = []
-    for table, spec in sources.items():
-        resolved = presets.resolve(table, spec)
-        names = [resolved.get("file"), (resolved.get("join") or {}).get("file")]
-        for name in names:
-            path = cfg.org_dir / str(name) if name else None
-            if path is not None and path not in files:
-                files.append(path)
-    return files
+    return presets.source_files(load_org(org))
 
 
 def _clv_summary(cfg: Any, tables: Any, as_of: Any):

@@ -53,7 +53,7 @@ from types import MappingProxyType
 from typing import Any
 
 from playbook.config import deep_merge, thaw
-from playbook.errors import ConfigError
+from playbook.errors import ConfigError, PlaybookError
 from playbook.schema import TABLES
 
 RETURN_MODES = ("linked", "in_place", "match")
@@ -179,6 +179,30 @@ def resolve(table: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     merged["_preset"] = name
     _check_spec(table, merged, f"sources.{table} (preset '{name}')")
     return merged
+
+
+def source_files(cfg: Any) -> list[Path]:
+    """Every export file intake reads for an organisation (sources and joined lookups).
+
+    In order of the sources, each file once. A source whose settings cannot be used is
+    left out: intake reports it itself.
+
+    Parameters
+    ----------
+    cfg : OrgConfig
+        Loaded organisation settings.
+    """
+    sources = expand_sources(cfg.sources, cfg.settings.get("preset"), cfg.org_dir)
+    files: dict[Path, None] = {}
+    for table, spec in sources.items():
+        try:
+            resolved = resolve(table, spec)
+        except PlaybookError:
+            continue
+        for name in (resolved.get("file"), (resolved.get("join") or {}).get("file")):
+            if name:
+                files[cfg.org_dir / str(name)] = None
+    return list(files)
 
 
 def _check_spec(table: str, spec: Mapping[str, Any], where: str) -> None:

@@ -137,16 +137,7 @@ def stale_inputs(org_dir: str | Path) -> list[str]:
     if not stamp.exists():
         return []  # no intake at all: rendering stops with its own message
     done = stamp.stat().st_mtime
-    files = [cfg.org_dir / "org.yaml"]
-    sources = presets.expand_sources(cfg.sources, cfg.settings.get("preset"), cfg.org_dir)
-    for table, spec in sources.items():
-        try:
-            spec = presets.resolve(table, spec)
-        except PlaybookError:
-            continue  # intake reports a broken source itself
-        for name in (spec.get("file"), (spec.get("join") or {}).get("file")):
-            if name:
-                files.append(cfg.org_dir / str(name))
+    files = [cfg.org_dir / "org.yaml", *presets.source_files(cfg)]
     when = dt.datetime.fromtimestamp(done).strftime("%d %b %Y %H:%M")
     folder = str(cfg.org_dir)
     folder = f'"{folder}"' if any(c.isspace() for c in folder) else folder
